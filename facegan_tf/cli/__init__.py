@@ -1,0 +1,1 @@
+"""Command-line front ends: every absl flag definition and every main() lives here."""

@@ -1,0 +1,50 @@
+"""What every command-line tool shares: user-error handling and flag helpers."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from absl import app, flags
+
+#: Exceptions that signal a user mistake (bad flag, bad file); printed as one line.
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, KeyError)
+
+
+def run(main) -> None:
+    """Runs ``main`` under absl; a user error becomes one line on stderr and exit code 2.
+
+    Set ``FACEGAN_TRACEBACK=1`` to see the full traceback instead.
+    """
+
+    def guarded(argv):
+        try:
+            return main(argv)
+        except USER_ERRORS as error:
+            if os.environ.get("FACEGAN_TRACEBACK"):
+                raise
+            message = str(error).strip() or type(error).__name__
+            if isinstance(error, KeyError):
+                message = f"missing key {message}"
+            sys.stderr.write(f"error: {message}\n")
+            sys.exit(2)
+        except KeyboardInterrupt:
+            sys.stderr.write("interrupted\n")
+            sys.exit(130)
+
+    app.run(guarded)
+
+
+def quiet_tensorflow() -> None:
+    """Hides TensorFlow's C++ and Python info/warning chatter in tool output."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def first_set(*names: str, default=None):
+    """Value of the first of the given flags that was set on the command line (aliases)."""
+    for name in names:
+        if flags.FLAGS[name].present:
+            return flags.FLAGS[name].value
+    return default if default is not None else flags.FLAGS[names[0]].value

@@ -1,0 +1,143 @@
+"""Reading and writing face images robustly.
+
+Every reader returns uint8 RGB arrays [H, W, 3] whatever the file holds: grayscale, palette,
+RGBA/LA (composited on black, which is what dropping alpha from premultiplied data gives),
+16-bit PNG (scaled to 8 bits), CMYK JPEG, and EXIF-rotated photos (rotated upright).
+Unreadable files raise `ImageReadError`, which names the file.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
+
+
+class ImageReadError(ValueError):
+    """An image file could not be decoded."""
+
+
+def is_image_file(name: str) -> bool:
+    return name.lower().endswith(IMAGE_EXTENSIONS) and not os.path.basename(name).startswith(".")
+
+
+def list_images(folder: str, what: str = "image folder") -> list[str]:
+    """Sorted paths of the image files directly inside ``folder``.
+
+    Raises:
+        FileNotFoundError: the folder does not exist.
+        ValueError: it holds no image file.
+    """
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{what} {folder!r} does not exist or is not a folder.")
+    paths = sorted(
+        os.path.join(folder, name)
+        for name in os.listdir(folder)
+        if is_image_file(name) and os.path.isfile(os.path.join(folder, name))
+    )
+    if not paths:
+        raise ValueError(
+            f"{what} {folder!r} holds no image files (expected files ending in "
+            f"{', '.join(IMAGE_EXTENSIONS)})."
+        )
+    return paths
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        array = np.clip(np.round(array * (255.0 / peak)), 0, 255).astype(np.uint8)
+        return Image.fromarray(array, mode="L").convert("RGB")
+    if image.mode == "F":
+        array = np.asarray(image, dtype=np.float64)
+        array = np.clip(np.round(array), 0, 255).astype(np.uint8)
+        return Image.fromarray(array, mode="L").convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def read_image(path: str) -> np.ndarray:
+    """Decodes ``path`` into uint8 RGB [H, W, 3]; see the module docstring."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image = ImageOps.exif_transpose(image)
+                image.load()
+                rgb = _to_rgb(image)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        raise ImageReadError(f"Cannot decode image {path!r}: {error}") from error
+    array = np.asarray(rgb, dtype=np.uint8)
+    if array.ndim != 3 or array.shape[2] != 3 or array.shape[0] == 0 or array.shape[1] == 0:
+        raise ImageReadError(f"Image {path!r} has an unusable shape {array.shape}.")
+    return array
+
+
+def probe_image(path: str) -> str | None:
+    """Cheap header check; returns None when ``path`` looks decodable, else the reason."""
+    try:
+        if os.path.getsize(path) == 0:
+            return "empty file"
+        with Image.open(path) as image:
+            image.verify()
+    except (OSError, ValueError, SyntaxError) as error:
+        return str(error) or type(error).__name__
+    return None
+
+
+def to_signed_unit(image_uint8: np.ndarray) -> np.ndarray:
+    """u/127.5 - 1, computed in float64 and cast to float32 like the originals' loaders."""
+    return (np.asarray(image_uint8, np.float64) / 127.5 - 1.0).astype(np.float32)
+
+
+def to_uint8(image_signed: np.ndarray) -> np.ndarray:
+    """Maps [-1, 1] to uint8 by (x + 1) * 127.5, rounded and clipped."""
+    x = (np.asarray(image_signed, np.float64) + 1.0) * 127.5
+    return np.clip(np.round(x), 0, 255).astype(np.uint8)
+
+
+def legacy_bytescale(image: np.ndarray) -> np.ndarray:
+    """The min-max stretch that SciPy's removed ``imresize``/``imsave`` applied to float input.
+
+    value' = round((v - min) * 255 / (max - min)) over all channels jointly, as uint8. The
+    xhujoy CycleGAN's loader and image writer both went through it, so every image it read
+    or wrote was contrast-stretched to the full 0..255 range.
+    """
+    x = np.asarray(image, np.float64)
+    low, high = float(x.min()), float(x.max())
+    if high == low:
+        return np.zeros(x.shape, np.uint8) if high <= 0 else np.full(x.shape, 255, np.uint8)
+    scaled = (x - low) * (255.0 / (high - low))
+    return np.clip(np.round(scaled), 0, 255).astype(np.uint8)
+
+
+def save_image(path: str, image: np.ndarray) -> None:
+    """Writes a uint8 [H, W, 3] array, or a float array in [-1, 1], to ``path``.
+
+    The format follows the file extension; JPEG is written at quality 95.
+    """
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        array = to_uint8(array)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    options = {"quality": 95} if path.lower().endswith((".jpg", ".jpeg")) else {}
+    Image.fromarray(array).save(path, **options)
+
+
+def resize_uint8(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize of a uint8 RGB image with PIL (antialiased when shrinking)."""
+    if image.shape[0] == height and image.shape[1] == width:
+        return image
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR), np.uint8)

@@ -1,0 +1,1 @@
+"""Trainers (one per model family) and the loop pieces they share."""

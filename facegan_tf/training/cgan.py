@@ -1,0 +1,406 @@
+"""Conditional GANs on labelled face folders: cGAN, conditional DCGAN, conditional WGAN-GP, AC-GAN.
+
+Models (``model``), after the mask project (clayryu maskgan) with the changes listed in
+docs/cgan.md:
+
+* ``cgan`` — Mirza & Osindero (2014) with MLPs (`MLPConditionalGenerator`/`...Discriminator`),
+  least-squares loss on the logits by default.
+* ``cdcgan`` — the sualab DCGAN generator on concat(z, Embedding(y)) and discriminator on
+  concat(image, label plane); sigmoid cross-entropy by default.
+* ``cwgan_gp`` — Gulrajani et al. (2017): conditional DCGAN generator, critic without batch
+  norm; L_D = D(G(z, y)) - D(x, y) + lambda * (||grad D(x_hat, y)||_2 - 1)^2 with
+  x_hat = alpha x + (1 - alpha) G(z, y), alpha ~ U(0, 1) per example, lambda 10; the fakes use
+  the real batch's labels; the generator (L_G = -D(G(z, y))) is updated after every
+  ``n_critic`` (5) critic updates, with the same z.
+* ``acgan`` — Odena et al. (2017): unconditional-input discriminator with a real/fake logit
+  and class logits; L_D = 1/2 [1/2 (BCE_real + CE_real) + 1/2 (BCE_fake + CE_fake)],
+  L_G = 1/2 (BCE(D(G(z, c)), 1) + CE(c)) (the mask project's weights, on logits).
+
+Order of one step for ``cgan``, ``cdcgan`` and ``acgan`` (the mask project's): generator
+update with random labels c ~ U{0..K-1} first, then the discriminator update on the real
+batch with its labels and on the (pre-update) fakes with c; L_D = (real + fake) / 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from facegan_tf import losses
+from facegan_tf.networks.dcgan import (
+    ACGANDiscriminator,
+    ConditionalDCGANDiscriminator,
+    ConditionalDCGANGenerator,
+    MLPConditionalDiscriminator,
+    MLPConditionalGenerator,
+)
+from facegan_tf.training.dcgan import (
+    Z_DISTRIBUTIONS,
+    _check_adam,
+    _check_image_size,
+    _check_positive,
+    adam,
+)
+from facegan_tf.training.gan_loop import (
+    SEED_ALPHA,
+    SEED_FIXED_Z,
+    SEED_LABELS,
+    SEED_Z,
+    GANLoopTrainer,
+    fixed_z,
+    replica_id,
+    sample_z,
+    step_seed,
+)
+
+KIND = "cgan"
+MODELS = ("cgan", "cdcgan", "cwgan_gp", "acgan")
+LOSSES = ("lsgan", "bce")
+DEFAULT_LOSS = {"cgan": "lsgan", "cdcgan": "bce"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ConditionalGANConfig:
+    """Resolved settings of a conditional-GAN run (defaults: the mask project's)."""
+
+    model: str = "cdcgan"
+    data_dir: str = ""
+    save_dir: str = "./cgan_run"
+    num_classes: int = 2
+    class_names: tuple[str, ...] = ()
+    image_size: int = 64
+    crop_size: int = 0
+    batch_size: int = 64
+    num_epochs: int = 100
+    init_learning_rate: float = 1e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    eps: float = 1e-8
+    z_dim: int = 100
+    z_distribution: str = "normal"
+    loss: str = ""
+    fc_channels: int = 512
+    g_channels: int = 64
+    d_channels: int = 64
+    mlp_g_units: tuple[int, ...] = (128, 256, 512, 1024, 2048)
+    mlp_d_units: tuple[int, ...] = (512, 512, 512, 512)
+    mlp_dropout: float = 0.4
+    bn_epsilon: float = 1e-5
+    n_critic: int = 5
+    gp_lambda: float = 10.0
+    eval_sample_size: int = 1000
+    batch_size_eval: int = 50
+    eval_every_epochs: int = 1
+    score_threshold: float = 1e-4
+    sample_H: int = 8
+    sample_W: int = 8
+    log_every_steps: int = 10
+    max_steps: int = 0
+    max_to_keep: int = 3
+    seed: int = 0
+    strategy: str = "default"
+
+    def __post_init__(self):
+        if self.model not in MODELS:
+            raise ValueError(f"--model must be one of {MODELS}. Received: model={self.model!r}")
+        _check_positive(
+            self,
+            ("batch_size", "num_epochs", "z_dim", "fc_channels", "g_channels", "d_channels",
+             "n_critic", "eval_sample_size", "batch_size_eval", "eval_every_epochs", "sample_H",
+             "sample_W", "log_every_steps", "max_to_keep"),
+        )
+        if self.num_classes < 2:
+            raise ValueError(
+                "A conditional GAN needs at least two classes. "
+                f"Received: num_classes={self.num_classes}"
+            )
+        if self.class_names and len(self.class_names) != self.num_classes:
+            raise ValueError(
+                f"class_names {self.class_names} do not match num_classes={self.num_classes}"
+            )
+        _check_image_size(self.image_size)
+        _check_adam(self)
+        if self.loss and self.loss not in LOSSES:
+            raise ValueError(f"--loss must be one of {LOSSES} or empty. Received: loss={self.loss!r}")
+        if self.loss and self.model not in DEFAULT_LOSS:
+            raise ValueError(
+                f"--loss applies to cgan and cdcgan only ({self.model} has a fixed loss). "
+                f"Received: loss={self.loss!r}"
+            )
+        if self.z_distribution not in Z_DISTRIBUTIONS:
+            raise ValueError(
+                f"--z_distribution must be one of {Z_DISTRIBUTIONS}. "
+                f"Received: z_distribution={self.z_distribution!r}"
+            )
+        if self.gp_lambda < 0 or not 0 <= self.mlp_dropout < 1 or self.bn_epsilon <= 0:
+            raise ValueError(
+                "--gp_lambda must be >= 0, --mlp_dropout in [0, 1), --bn_epsilon > 0. Received: "
+                f"gp_lambda={self.gp_lambda}, mlp_dropout={self.mlp_dropout}, "
+                f"bn_epsilon={self.bn_epsilon}"
+            )
+        if self.crop_size < 0 or self.max_steps < 0:
+            raise ValueError(
+                "--crop_size and --max_steps must be >= 0. Received: "
+                f"crop_size={self.crop_size}, max_steps={self.max_steps}"
+            )
+
+    @property
+    def adversarial_loss(self) -> str:
+        return self.loss or DEFAULT_LOSS.get(self.model, "")
+
+    def to_dict(self) -> dict:
+        values = dataclasses.asdict(self)
+        for name in ("class_names", "mlp_g_units", "mlp_d_units"):
+            values[name] = list(values[name])
+        return values
+
+
+ARCHITECTURE_FIELDS = (
+    "model", "num_classes", "image_size", "z_dim", "fc_channels", "g_channels", "d_channels",
+    "mlp_g_units", "mlp_d_units",
+)
+
+
+def build_conditional_models(config: ConditionalGANConfig) -> dict:
+    """The built generator and discriminator (or critic) of ``config.model``."""
+    k, size = config.num_classes, config.image_size
+    if config.model == "cgan":
+        generator = MLPConditionalGenerator(
+            num_classes=k, z_dim=config.z_dim, image_size=size, hidden_units=config.mlp_g_units,
+            bn_epsilon=config.bn_epsilon, name="generator",
+        )
+        discriminator = MLPConditionalDiscriminator(
+            num_classes=k, image_size=size, hidden_units=config.mlp_d_units,
+            dropout_rate=config.mlp_dropout, name="discriminator",
+        )
+    else:
+        generator = ConditionalDCGANGenerator(
+            num_classes=k, z_dim=config.z_dim, fc_channels=config.fc_channels,
+            channels=config.g_channels, image_size=size, bn_epsilon=config.bn_epsilon,
+            name="generator",
+        )
+        if config.model == "acgan":
+            discriminator = ACGANDiscriminator(
+                num_classes=k, channels=config.d_channels, image_size=size,
+                bn_epsilon=config.bn_epsilon, name="discriminator",
+            )
+        else:
+            discriminator = ConditionalDCGANDiscriminator(
+                num_classes=k, channels=config.d_channels, image_size=size,
+                batch_norm=config.model != "cwgan_gp", bn_epsilon=config.bn_epsilon,
+                name="discriminator",
+            )
+    labels = tf.zeros((1,), tf.int32)
+    generator(tf.zeros((1, config.z_dim)), labels)
+    images = tf.zeros((1, size, size, 3))
+    if config.model == "acgan":
+        discriminator(images)
+    else:
+        discriminator(images, labels)
+    return {"generator": generator, "discriminator": discriminator}
+
+
+class ConditionalGANTrainer(GANLoopTrainer):
+    """Trains one of `MODELS` under a `tf.distribute` strategy; see the module docstring."""
+
+    KIND = KIND
+    ARCHITECTURE_FIELDS = ARCHITECTURE_FIELDS
+
+    def __init__(self, config: ConditionalGANConfig, strategy: tf.distribute.Strategy | None = None):
+        super().__init__(config, strategy)
+        self._compiled = {}
+        count = config.sample_H * config.sample_W
+        self.sample_z = fixed_z(count, config.z_dim, config.z_distribution, config.seed, SEED_FIXED_Z)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.config.class_names or tuple(str(i) for i in range(self.config.num_classes))
+
+    def build(self):
+        models = build_conditional_models(self.config)
+        return models, {"generator": adam(self.config), "discriminator": adam(self.config)}
+
+    def evaluation_sets(self) -> dict:
+        return {name: index for index, name in enumerate(self.class_names)}
+
+    # ---------------------------------------------------------------------------- steps
+    def _noise(self, batch, step):
+        real = batch["image"]
+        count = tf.shape(real)[0]
+        replica = replica_id()
+        z = sample_z(
+            (count, self.config.z_dim), self.config.z_distribution,
+            step_seed(self.config.seed, SEED_Z, step, replica),
+        )
+        fake_labels = tf.random.stateless_uniform(
+            (count,), step_seed(self.config.seed, SEED_LABELS, step, replica),
+            minval=0, maxval=self.config.num_classes, dtype=tf.int32,
+        )
+        return real, tf.cast(batch["label"], tf.int32), z, fake_labels
+
+    def _adversarial(self, logits, target):
+        return losses.adversarial_loss(self.config.adversarial_loss, logits, target)
+
+    def _conditional_step(self, batch, step):
+        """cgan / cdcgan: G step (random labels) then D step; L_D = (real + fake) / 2."""
+        generator, discriminator = self.models["generator"], self.models["discriminator"]
+        real, labels, z, fake_labels = self._noise(batch, step)
+        with tf.GradientTape() as tape:
+            fake = generator(z, fake_labels, training=True)
+            g_per_example = self._adversarial(discriminator(fake, fake_labels, training=True), 1.0)
+            g_loss = self.average(g_per_example)
+        self.apply("generator", tape, g_loss)
+        with tf.GradientTape() as tape:
+            real_logits = discriminator(real, labels, training=True)
+            fake_logits = discriminator(tf.stop_gradient(fake), fake_labels, training=True)
+            d_real = self._adversarial(real_logits, 1.0)
+            d_fake = self._adversarial(fake_logits, 0.0)
+            d_loss = self.average((d_real + d_fake) / 2.0)
+        self.apply("discriminator", tape, d_loss)
+        return {
+            "g_loss": g_loss,
+            "d_loss": d_loss,
+            "d_real_score": self.average(real_logits[:, 0]),
+            "d_fake_score": self.average(fake_logits[:, 0]),
+        }
+
+    def _acgan_step(self, batch, step):
+        """AC-GAN: G step on 1/2 (BCE + CE) then D step on the nested halves."""
+        generator, discriminator = self.models["generator"], self.models["discriminator"]
+        real, labels, z, fake_labels = self._noise(batch, step)
+        with tf.GradientTape() as tape:
+            fake = generator(z, fake_labels, training=True)
+            adv, cls = discriminator(fake, training=True)
+            g_loss = self.average(
+                0.5 * (losses.bce_loss(adv, 1.0) + losses.class_cross_entropy_loss(fake_labels, cls))
+            )
+        self.apply("generator", tape, g_loss)
+        with tf.GradientTape() as tape:
+            real_adv, real_cls = discriminator(real, training=True)
+            fake_adv, fake_cls = discriminator(tf.stop_gradient(fake), training=True)
+            d_real = 0.5 * (
+                losses.bce_loss(real_adv, 1.0) + losses.class_cross_entropy_loss(labels, real_cls)
+            )
+            d_fake = 0.5 * (
+                losses.bce_loss(fake_adv, 0.0)
+                + losses.class_cross_entropy_loss(fake_labels, fake_cls)
+            )
+            d_loss = self.average(0.5 * (d_real + d_fake))
+        self.apply("discriminator", tape, d_loss)
+        correct = tf.cast(tf.equal(tf.argmax(real_cls, axis=-1, output_type=tf.int32), labels),
+                          tf.float32)
+        return {
+            "g_loss": g_loss,
+            "d_loss": d_loss,
+            "d_real_score": self.average(real_adv[:, 0]),
+            "d_fake_score": self.average(fake_adv[:, 0]),
+            "d_class_accuracy": self.average(correct),
+        }
+
+    def _critic_step(self, batch, step):
+        """WGAN-GP critic update: D(G(z, y)) - D(x, y) + lambda GP, fakes with the real labels."""
+        generator, critic = self.models["generator"], self.models["discriminator"]
+        real, labels, z, _ = self._noise(batch, step)
+        alpha = tf.random.stateless_uniform(
+            (tf.shape(real)[0],), step_seed(self.config.seed, SEED_ALPHA, step, replica_id())
+        )
+        fake = generator(z, labels, training=True)
+        with tf.GradientTape() as tape:
+            real_logits = critic(real, labels, training=True)
+            fake_logits = critic(fake, labels, training=True)
+            # The penalty interpolates alpha * fake + (1 - alpha) * real; with alpha ~ U(0, 1)
+            # this has the distribution of the original's alpha * real + (1 - alpha) * fake.
+            penalty = losses.gradient_penalty(
+                lambda x: critic(x, labels, training=True), real, fake, alpha
+            )
+            wasserstein = losses.wgan_critic_loss(real_logits, fake_logits)
+            d_loss = self.average(wasserstein + self.config.gp_lambda * penalty)
+        self.apply("discriminator", tape, d_loss)
+        return {
+            "d_loss": d_loss,
+            "gradient_penalty": self.average(penalty),
+            "wasserstein_estimate": -self.average(wasserstein),
+            "d_real_score": self.average(real_logits[:, 0]),
+            "d_fake_score": self.average(fake_logits[:, 0]),
+        }
+
+    def _wgan_generator_step(self, batch, step):
+        generator, critic = self.models["generator"], self.models["discriminator"]
+        _, labels, z, _ = self._noise(batch, step)
+        with tf.GradientTape() as tape:
+            fake = generator(z, labels, training=True)
+            g_loss = self.average(losses.wgan_generator_loss(critic(fake, labels, training=True)))
+        self.apply("generator", tape, g_loss)
+        return {"g_loss": g_loss}
+
+    def _compile(self, name, step_fn, advance: bool):
+        if name not in self._compiled:
+
+            @tf.function
+            def compiled(batch):
+                step = self.step + 1 if advance else self.step
+                values = self.strategy.run(step_fn, args=(batch, step))
+                if advance:
+                    self.step.assign(step)
+                return self.reduce(values)
+
+            self._compiled[name] = compiled
+        return self._compiled[name]
+
+    def train_step(self, distributed_batch) -> dict:
+        """One iteration; for ``cwgan_gp`` a critic update plus a G update every n_critic."""
+        model = self.config.model
+        if model in ("cgan", "cdcgan"):
+            return self._compile("conditional", self._conditional_step, True)(distributed_batch)
+        if model == "acgan":
+            return self._compile("acgan", self._acgan_step, True)(distributed_batch)
+        values = self._compile("critic", self._critic_step, True)(distributed_batch)
+        if int(self.step.numpy()) % self.config.n_critic == 0:
+            values.update(
+                self._compile("generator", self._wgan_generator_step, False)(distributed_batch)
+            )
+            self._last_g_loss = values["g_loss"]
+        else:
+            values["g_loss"] = getattr(self, "_last_g_loss", tf.constant(0.0))
+        return values
+
+    # -------------------------------------------------------------------------- samples
+    def generate(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        """G(z, labels) with moving-statistics BN, [-1, 1]."""
+        labels = np.zeros(len(z), np.int32) if labels is None else labels
+        return np.asarray(
+            self.models["generator"](
+                tf.constant(z, tf.float32), tf.constant(labels, tf.int32), training=False
+            )
+        )
+
+    def write_epoch_samples(self, epoch: int, step: int) -> list[str]:
+        """One fixed-z grid per class: ``samples/<class>_{step}.png`` (same z for all classes)."""
+        if not self.chief:
+            return []
+        sample_dir = os.path.join(self.config.save_dir, "samples")
+        paths = []
+        for index, name in enumerate(self.class_names):
+            images = np.concatenate(
+                [
+                    self.generate(
+                        self.sample_z[i : i + self.config.batch_size_eval],
+                        np.full(len(self.sample_z[i : i + self.config.batch_size_eval]), index,
+                                np.int32),
+                    )
+                    for i in range(0, len(self.sample_z), self.config.batch_size_eval)
+                ]
+            )
+            paths.append(
+                self.save_sample_grid(
+                    os.path.join(sample_dir, f"{name}_{step}.png"), images,
+                    self.config.sample_H, self.config.sample_W,
+                )
+            )
+        self.write_sample_page(
+            sample_dir, f"{self.config.model} samples per class (fixed z, newest first)"
+        )
+        return paths

@@ -1,0 +1,491 @@
+"""CycleGAN training as in xhujoy/CycleGAN-tensorflow, resumable and distributable.
+
+One step (Zhu et al., 2017, with the original's choices):
+
+1. Generator update on ``g_loss = crit(D_A(F(B)), 1) + crit(D_B(G(A)), 1)
+   + lambda * (|F(G(A)) - A|_1 + |G(F(B)) - B|_1)
+   [+ lambda * lambda_idt * (|G(B) - B|_1 + |F(A) - A|_1)]``, one Adam over both generators.
+2. The fakes of step 1 (computed before the update) go through the image pool.
+3. Discriminator update on ``d_loss = da_loss + db_loss`` with
+   ``da_loss = (crit(D_A(A), 1) + crit(D_A(pool_A), 0)) / 2`` (likewise ``db_loss``), one Adam
+   over both discriminators.
+
+``crit`` is the least-squares criterion (default) or sigmoid cross-entropy. The learning rate
+is ``lr`` for epochs ``0 .. epoch_step - 1`` and ``lr * (epochs - e) / (epochs - epoch_step)``
+from epoch ``epoch_step`` on (the original's formula, which never reaches 0).
+
+Checkpoints hold the four models, both optimisers (Adam moments and iteration counts), the
+step, epoch and position in the epoch, and the image pool; every random draw is a function
+of (seed, step) or (seed, epoch, index), so a resumed run continues exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from facegan_tf import losses
+from facegan_tf.data.unpaired import (
+    SkipCounter,
+    UnpairedFolders,
+    batches_per_epoch,
+    cyclegan_epoch_dataset,
+    load_for_model,
+    scan_unpaired_folders,
+)
+from facegan_tf.networks.cyclegan import build_discriminator, build_generator
+from facegan_tf.training.checkpointing import TrainingCheckpoint, read_run_info
+from facegan_tf.training.image_pool import ImagePool
+from facegan_tf.training.progress import ProgressBar
+from facegan_tf.training.samples import save_grid, write_gallery
+from facegan_tf.training.stats import StatsWriter
+from facegan_tf.training.strategy import is_chief, make_strategy
+
+logger = logging.getLogger(__name__)
+
+KIND = "cyclegan"
+
+#: Config fields that fix the model's variables; a resumed run must keep them.
+ARCHITECTURE_FIELDS = ("use_resnet", "ngf", "ndf", "num_blocks", "input_nc", "output_nc")
+
+
+@dataclasses.dataclass(frozen=True)
+class CycleGANConfig:
+    """Resolved settings of a CycleGAN run; defaults equal xhujoy's ``main.py``."""
+
+    dataset_dir: str = "horse2zebra"
+    epochs: int = 200
+    epoch_step: int = 100
+    batch_size: int = 1
+    train_size: int | None = None
+    load_size: int = 286
+    fine_size: int = 256
+    ngf: int = 64
+    ndf: int = 64
+    num_blocks: int = 9
+    input_nc: int = 3
+    output_nc: int = 3
+    lr: float = 0.0002
+    beta1: float = 0.5
+    adam_epsilon: float = 1e-8
+    l1_lambda: float = 10.0
+    identity_lambda: float = 0.0
+    use_resnet: bool = True
+    use_lsgan: bool = True
+    max_size: int = 50
+    save_freq: int = 1000
+    sample_freq: int = 100
+    log_freq: int = 10
+    max_steps: int | None = None
+    seed: int = 19
+    checkpoint_dir: str = "./checkpoint"
+    sample_dir: str = "./sample"
+    log_dir: str = "./logs"
+    max_to_keep: int = 5
+    legacy_bytescale: bool = False
+    legacy_crop: bool = False
+    strategy: str = "default"
+    num_sample_images: int = 4
+
+    def __post_init__(self):
+        positive = (
+            "epochs", "batch_size", "load_size", "fine_size", "ngf", "ndf", "save_freq",
+            "sample_freq", "log_freq", "max_to_keep",
+        )
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be >= 1. Received: {name}={getattr(self, name)}")
+        if not 0 <= self.epoch_step <= self.epochs:
+            raise ValueError(
+                f"--epoch_step must be in 0..--epochs ({self.epochs}). "
+                f"Received: epoch_step={self.epoch_step}"
+            )
+        if self.load_size < self.fine_size:
+            raise ValueError(
+                "--load_size must be >= --fine_size (images are resized to load_size, then "
+                f"cropped to fine_size). Received: load_size={self.load_size}, "
+                f"fine_size={self.fine_size}"
+            )
+        if self.use_resnet and (self.fine_size % 4 or self.fine_size < 8):
+            raise ValueError(
+                "The ResNet generator needs --fine_size to be a multiple of 4 and >= 8. "
+                f"Received: fine_size={self.fine_size}"
+            )
+        if not self.use_resnet and self.fine_size % 256:
+            raise ValueError(
+                "The U-Net generator (--use_resnet=false) needs --fine_size to be a multiple "
+                f"of 256. Received: fine_size={self.fine_size}"
+            )
+        for name in ("input_nc", "output_nc"):
+            if getattr(self, name) not in (1, 3):
+                raise ValueError(f"--{name} must be 1 or 3. Received: {name}={getattr(self, name)}")
+        if self.identity_lambda < 0 or self.l1_lambda < 0:
+            raise ValueError(
+                "--L1_lambda and --identity_lambda must be >= 0. Received: "
+                f"L1_lambda={self.l1_lambda}, identity_lambda={self.identity_lambda}"
+            )
+        if self.identity_lambda > 0 and self.input_nc != self.output_nc:
+            raise ValueError(
+                "The identity loss needs --input_nc == --output_nc. Received: "
+                f"input_nc={self.input_nc}, output_nc={self.output_nc}"
+            )
+        if self.num_blocks < 0 or self.max_size < 0:
+            raise ValueError(
+                "--num_blocks and --max_size must be >= 0. Received: "
+                f"num_blocks={self.num_blocks}, max_size={self.max_size}"
+            )
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"--max_steps must be >= 1. Received: max_steps={self.max_steps}")
+        if not 0 < self.beta1 < 1 or self.lr <= 0:
+            raise ValueError(
+                f"--lr must be > 0 and --beta1 in (0, 1). Received: lr={self.lr}, beta1={self.beta1}"
+            )
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def architecture(self) -> dict:
+        return {name: getattr(self, name) for name in ARCHITECTURE_FIELDS}
+
+
+def learning_rate_for_epoch(config: CycleGANConfig, epoch: int) -> float:
+    """xhujoy schedule: ``lr`` before ``epoch_step``, then ``lr * (epochs - e) / (epochs - epoch_step)``."""
+    if epoch < config.epoch_step or config.epochs == config.epoch_step:
+        return config.lr
+    return config.lr * (config.epochs - epoch) / (config.epochs - config.epoch_step)
+
+
+def build_cyclegan_models(config: CycleGANConfig) -> dict[str, keras.Model]:
+    """The four models of a run: G (A->B), F (B->A), D_A and D_B, built."""
+    size = config.fine_size
+    common = {"use_resnet": config.use_resnet, "ngf": config.ngf, "num_blocks": config.num_blocks}
+    return {
+        "generator_a2b": build_generator(
+            output_channels=config.output_nc, input_channels=config.input_nc,
+            image_size=size, name="generator_a2b", **common,
+        ),
+        "generator_b2a": build_generator(
+            output_channels=config.input_nc, input_channels=config.output_nc,
+            image_size=size, name="generator_b2a", **common,
+        ),
+        "discriminator_a": build_discriminator(config.ndf, config.input_nc, size, "discriminator_a"),
+        "discriminator_b": build_discriminator(config.ndf, config.output_nc, size, "discriminator_b"),
+    }
+
+
+def _adam(config: CycleGANConfig) -> keras.optimizers.Adam:
+    return keras.optimizers.Adam(
+        learning_rate=config.lr, beta_1=config.beta1, beta_2=0.999, epsilon=config.adam_epsilon
+    )
+
+
+class CycleGANTrainer:
+    """Builds a run's models, optimisers and state under a strategy and trains them.
+
+    Args:
+        config: the resolved run settings.
+        strategy: a `tf.distribute.Strategy`; by default the one named in ``config.strategy``.
+    """
+
+    def __init__(self, config: CycleGANConfig, strategy: tf.distribute.Strategy | None = None):
+        self.config = config
+        self.strategy = strategy or make_strategy(config.strategy)
+        self.replicas = self.strategy.num_replicas_in_sync
+        self.global_batch = config.batch_size * self.replicas
+        self.chief = is_chief(self.strategy)
+        size = config.fine_size
+        with self.strategy.scope():
+            self.models = build_cyclegan_models(config)
+            self.g_optimizer = _adam(config)
+            self.d_optimizer = _adam(config)
+            self.generator_variables = (
+                self.models["generator_a2b"].trainable_variables
+                + self.models["generator_b2a"].trainable_variables
+            )
+            self.discriminator_variables = (
+                self.models["discriminator_a"].trainable_variables
+                + self.models["discriminator_b"].trainable_variables
+            )
+            self.g_optimizer.build(self.generator_variables)
+            self.d_optimizer.build(self.discriminator_variables)
+            self.pool = ImagePool(
+                config.max_size,
+                [config.batch_size, size, size, config.input_nc],
+                [config.batch_size, size, size, config.output_nc],
+            )
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+            self.batch_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="batch")
+        self.checkpoint = TrainingCheckpoint(
+            config.checkpoint_dir,
+            KIND,
+            config.to_dict(),
+            max_to_keep=config.max_to_keep,
+            enabled=self.chief,
+            step=self.step,
+            epoch=self.epoch,
+            batch_in_epoch=self.batch_in_epoch,
+            g_optimizer=self.g_optimizer,
+            d_optimizer=self.d_optimizer,
+            image_pool=self.pool,
+            **self.models,
+        )
+        self._train_step = None
+        self.skipped = SkipCounter()
+
+    # ----------------------------------------------------------------------------- step
+    def _step_fn(self, batch, step):
+        config = self.config
+        g_a2b = self.models["generator_a2b"]
+        g_b2a = self.models["generator_b2a"]
+        d_a = self.models["discriminator_a"]
+        d_b = self.models["discriminator_b"]
+        real_a, real_b = batch["real_a"], batch["real_b"]
+        criterion = "lsgan" if config.use_lsgan else "bce"
+
+        def average(per_example):
+            return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
+
+        with tf.GradientTape() as tape:
+            fake_b = g_a2b(real_a, training=True)
+            rec_a = g_b2a(fake_b, training=True)
+            fake_a = g_b2a(real_b, training=True)
+            rec_b = g_a2b(fake_a, training=True)
+            adv_a2b = losses.adversarial_loss(criterion, d_b(fake_b, training=True), 1.0)
+            adv_b2a = losses.adversarial_loss(criterion, d_a(fake_a, training=True), 1.0)
+            cycle = config.l1_lambda * (
+                losses.cycle_loss(real_a, rec_a) + losses.cycle_loss(real_b, rec_b)
+            )
+            g_per_example = adv_a2b + adv_b2a + cycle
+            if config.identity_lambda > 0:
+                identity = (config.l1_lambda * config.identity_lambda) * (
+                    losses.identity_loss(real_b, g_a2b(real_b, training=True))
+                    + losses.identity_loss(real_a, g_b2a(real_a, training=True))
+                )
+                g_per_example += identity
+            else:
+                identity = tf.zeros_like(cycle)
+            g_loss = average(g_per_example)
+        gradients = tape.gradient(g_loss, self.generator_variables)
+        self.g_optimizer.apply_gradients(zip(gradients, self.generator_variables))
+
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        pool_seed = tf.stack([tf.cast(config.seed, tf.int64), step * 1024 + tf.cast(replica, tf.int64)])
+        pool_a, pool_b = self.pool.query(fake_a, fake_b, pool_seed)
+
+        with tf.GradientTape() as tape:
+            da_real = losses.adversarial_loss(criterion, d_a(real_a, training=True), 1.0)
+            da_fake = losses.adversarial_loss(criterion, d_a(pool_a, training=True), 0.0)
+            db_real = losses.adversarial_loss(criterion, d_b(real_b, training=True), 1.0)
+            db_fake = losses.adversarial_loss(criterion, d_b(pool_b, training=True), 0.0)
+            da_loss = (da_real + da_fake) / 2.0
+            db_loss = (db_real + db_fake) / 2.0
+            d_loss = average(da_loss + db_loss)
+        gradients = tape.gradient(d_loss, self.discriminator_variables)
+        self.d_optimizer.apply_gradients(zip(gradients, self.discriminator_variables))
+
+        return {
+            "g_loss": g_loss,
+            "g_loss_a2b": average(adv_a2b + cycle),
+            "g_loss_b2a": average(adv_b2a + cycle),
+            "cycle_loss": average(cycle),
+            "identity_loss": average(identity),
+            "d_loss": d_loss,
+            "da_loss": average(da_loss),
+            "da_loss_real": average(da_real),
+            "da_loss_fake": average(da_fake),
+            "db_loss": average(db_loss),
+            "db_loss_real": average(db_real),
+            "db_loss_fake": average(db_fake),
+        }
+
+    def train_step(self, distributed_batch) -> dict:
+        """Runs one step on a (distributed) batch and returns the replica-summed losses."""
+        if self._train_step is None:
+
+            @tf.function
+            def train_step(batch):
+                step = self.step + 1
+                per_replica = self.strategy.run(self._step_fn, args=(batch, step))
+                self.step.assign(step)
+                return {
+                    name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+                    for name, value in per_replica.items()
+                }
+
+            self._train_step = train_step
+        return self._train_step(distributed_batch)
+
+    # ------------------------------------------------------------------------ resuming
+    def restore(self) -> str:
+        """Restores the latest checkpoint of ``config.checkpoint_dir`` (``--continue_train``)."""
+        info = read_run_info(self.config.checkpoint_dir)
+        if info is not None and info.get("kind") == KIND:
+            saved = {k: info["config"].get(k) for k in ARCHITECTURE_FIELDS}
+            wanted = self.config.architecture()
+            differing = {k: (saved[k], wanted[k]) for k in ARCHITECTURE_FIELDS if saved[k] != wanted[k]}
+            if differing:
+                details = ", ".join(f"{k}: checkpoint {a!r} vs flags {b!r}" for k, (a, b) in differing.items())
+                raise ValueError(
+                    f"--continue_train: the checkpoint in {self.config.checkpoint_dir!r} was "
+                    f"made with another architecture ({details}). Use the same flags or "
+                    "another --checkpoint_dir."
+                )
+        return self.checkpoint.restore()
+
+    # ------------------------------------------------------------------------- the loop
+    def set_learning_rate(self, epoch: int) -> float:
+        rate = learning_rate_for_epoch(self.config, epoch)
+        self.g_optimizer.learning_rate.assign(rate)
+        self.d_optimizer.learning_rate.assign(rate)
+        return rate
+
+    def fit(self, folders: UnpairedFolders | None = None, progress: bool = True) -> dict:
+        """Trains until ``epochs`` are done or ``max_steps`` is reached; returns a summary."""
+        config = self.config
+        folders = folders or scan_unpaired_folders(config.dataset_dir)
+        per_epoch = batches_per_epoch(
+            len(folders.train_a), len(folders.train_b), self.global_batch, config.train_size
+        )
+        if per_epoch < 1:
+            raise ValueError(
+                f"Too few training images for --batch_size={config.batch_size} on "
+                f"{self.replicas} replica(s): trainA has {len(folders.train_a)}, trainB has "
+                f"{len(folders.train_b)} in {folders.root!r}."
+            )
+        stats = StatsWriter(config.log_dir, enabled=self.chief)
+        sample_a, sample_b = self._sample_inputs(folders)
+        start_step = int(self.step.numpy())
+        total_steps = config.epochs * per_epoch
+        if config.max_steps is not None:
+            total_steps = min(total_steps, config.max_steps)
+        bar = ProgressBar(
+            max(total_steps - start_step, 0), label="cyclegan", unit="step", enabled=self.chief
+        )
+        last_saved = start_step
+        last_losses: dict = {}
+        started = time.perf_counter()
+        try:
+            while int(self.epoch.numpy()) < config.epochs and int(self.step.numpy()) < total_steps:
+                epoch = int(self.epoch.numpy())
+                rate = self.set_learning_rate(epoch)
+                skip = int(self.batch_in_epoch.numpy())
+                dataset = cyclegan_epoch_dataset(
+                    folders,
+                    epoch=epoch,
+                    seed=config.seed,
+                    batch_size=self.global_batch,
+                    load_size=config.load_size,
+                    fine_size=config.fine_size,
+                    train_size=config.train_size,
+                    skip_batches=skip,
+                    legacy_bytescale_mode=config.legacy_bytescale,
+                    legacy_crop=config.legacy_crop,
+                    skipped=self.skipped,
+                    channels_a=config.input_nc,
+                    channels_b=config.output_nc,
+                )
+                for batch in self.strategy.experimental_distribute_dataset(dataset):
+                    step_start = time.perf_counter()
+                    values = self.train_step(batch)
+                    self.batch_in_epoch.assign_add(1)
+                    step = int(self.step.numpy())
+                    elapsed = time.perf_counter() - step_start
+                    if step % config.log_freq == 0 or step == total_steps or step == start_step + 1:
+                        last_losses = {k: float(v) for k, v in values.items()}
+                        stats.write(step, {**last_losses, "learning_rate": rate,
+                                           "images_per_second": self.global_batch / max(elapsed, 1e-9)})
+                    bar.update(1, epoch=epoch, g=float(values["g_loss"]), d=float(values["d_loss"]),
+                               img_s=round(self.global_batch / max(elapsed, 1e-9), 2))
+                    if step % config.sample_freq == 0:
+                        self.write_samples(sample_a, sample_b, epoch, step, stats)
+                    if step % config.save_freq == 0:
+                        self.save()
+                        last_saved = step
+                    if step >= total_steps:
+                        break
+                else:
+                    self.epoch.assign_add(1)
+                    self.batch_in_epoch.assign(0)
+                    continue
+                break
+            if int(self.batch_in_epoch.numpy()) >= per_epoch:
+                self.epoch.assign_add(1)
+                self.batch_in_epoch.assign(0)
+        finally:
+            bar.close()
+        step = int(self.step.numpy())
+        if step != last_saved or not self.checkpoint.latest:
+            self.save()
+        self.write_samples(sample_a, sample_b, int(self.epoch.numpy()), step, stats)
+        stats.close()
+        if self.skipped.count:
+            logger.warning("%d image file(s) could not be decoded and were skipped", self.skipped.count)
+        return {
+            "step": step,
+            "epoch": int(self.epoch.numpy()),
+            "seconds": time.perf_counter() - started,
+            "losses": last_losses,
+            "skipped_files": self.skipped.count + len(folders.skipped),
+            "checkpoint": self.checkpoint.latest,
+        }
+
+    def save(self) -> str | None:
+        return self.checkpoint.save(int(self.step.numpy()))
+
+    # -------------------------------------------------------------------------- samples
+    def _sample_inputs(self, folders: UnpairedFolders):
+        count = self.config.num_sample_images
+        source_a = folders.test_a or folders.train_a
+        source_b = folders.test_b or folders.train_b
+        size = self.config.fine_size
+
+        def load(paths, channels):
+            return np.stack(
+                [load_for_model(p, size, self.config.legacy_bytescale, channels) for p in paths[:count]]
+            ).astype(np.float32)
+
+        return load(source_a, self.config.input_nc), load(source_b, self.config.output_nc)
+
+    def write_samples(self, sample_a, sample_b, epoch: int, step: int, stats: StatsWriter):
+        """Writes A | G(A) | F(G(A)) and B | F(B) | G(F(B)) grids (inference mode) and a page."""
+        if not self.chief:
+            return
+        g_a2b = self.models["generator_a2b"]
+        g_b2a = self.models["generator_b2a"]
+        fake_b = g_a2b(sample_a, training=False).numpy()
+        rec_a = g_b2a(fake_b, training=False).numpy()
+        fake_a = g_b2a(sample_b, training=False).numpy()
+        rec_b = g_a2b(fake_a, training=False).numpy()
+        os.makedirs(self.config.sample_dir, exist_ok=True)
+        scale = max(1, 128 // self.config.fine_size)
+        names = []
+        for direction, rows in (("A2B", (sample_a, fake_b, rec_a)), ("B2A", (sample_b, fake_a, rec_b))):
+            grid = np.stack(rows, axis=1).reshape(-1, *rows[0].shape[1:])
+            path = os.path.join(self.config.sample_dir, f"{direction}_{epoch:03d}_{step:07d}.png")
+            save_grid(path, grid, rows=len(rows[0]), cols=3, scale=scale)
+            names.append(path)
+        stats.write_images(step, {"samples/fake_B": fake_b, "samples/fake_A": fake_a})
+        samples = sorted(
+            f for f in os.listdir(self.config.sample_dir) if f.endswith(".png") and f[:3] in ("A2B", "B2A")
+        )
+        rows = {}
+        for name in samples:
+            direction, epoch_text, step_text = name[:-4].split("_")
+            rows.setdefault((int(step_text), int(epoch_text)), {})[direction] = os.path.join(
+                self.config.sample_dir, name
+            )
+        ordered = sorted(rows.items(), reverse=True)
+        write_gallery(
+            os.path.join(self.config.sample_dir, "index.html"),
+            "CycleGAN samples (rows: input | translated | reconstructed)",
+            ["A -> B", "B -> A"],
+            [[cells.get("A2B", ""), cells.get("B2A", "")] for _, cells in ordered],
+            captions=[f"epoch {e}, step {s}" for (s, e), _ in ordered],
+        )

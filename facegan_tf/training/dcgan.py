@@ -1,0 +1,247 @@
+"""DCGAN training as in sualab/DCGAN_Face_gen_tf (Radford et al., ICLR 2016).
+
+One step, with the original's choices:
+
+1. z ~ U(-1, 1)^{B x z_dim} (stateless, from (seed, step, replica)); one real batch x.
+2. Discriminator update on ``d_loss = BCE(D(x), 1) + BCE(D(G(z)), 0)`` (a sum of the two
+   means, not halved), real and fake through D in separate calls (separate BN statistics).
+3. ``g_steps_per_d`` (2) generator updates on ``g_loss = BCE(D(G(z)), 1)`` (non-saturating)
+   with the same z and batch.
+
+Everything runs with batch-statistics BN (the original's ``is_train=True``); grids and FID
+use the moving averages (its sampler). Adam(lr 2e-4, beta1 0.9, beta2 0.999, epsilon 1e-8):
+beta1 0.9 is what the original actually ran (its ``momentum=0.5`` never reaches Adam); 0.5 is
+the DCGAN paper's value. Losses are averaged over the global batch with
+``tf.nn.compute_average_loss``; per-replica BN statistics (not synchronised) under a
+multi-replica strategy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from facegan_tf import losses
+from facegan_tf.networks.dcgan import DCGANDiscriminator, DCGANGenerator
+from facegan_tf.training.gan_loop import (
+    SEED_FIXED_Z,
+    SEED_Z,
+    GANLoopTrainer,
+    fixed_z,
+    replica_id,
+    sample_z,
+    step_seed,
+)
+
+KIND = "dcgan"
+Z_DISTRIBUTIONS = ("uniform", "normal")
+
+
+def _check_positive(config, names) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if value < 1:
+            raise ValueError(f"--{name} must be >= 1. Received: {name}={value}")
+
+
+def _check_adam(config) -> None:
+    if config.init_learning_rate <= 0:
+        raise ValueError(
+            f"--init_learning_rate must be > 0. Received: init_learning_rate={config.init_learning_rate}"
+        )
+    for name in ("beta1", "beta2"):
+        if not 0.0 <= getattr(config, name) < 1.0:
+            raise ValueError(f"--{name} must be in [0, 1). Received: {name}={getattr(config, name)}")
+    if config.eps <= 0:
+        raise ValueError(f"--eps must be > 0. Received: eps={config.eps}")
+
+
+def _check_image_size(image_size: int) -> None:
+    if image_size < 8 or image_size & (image_size - 1):
+        raise ValueError(
+            "--image_size must be a power of two >= 8 (the DCGAN doubles 4 x 4 up to it). "
+            f"Received: image_size={image_size}"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class DCGANConfig:
+    """Resolved settings of a DCGAN run; defaults equal sualab's ``train.py``.
+
+    Names of the original's hyper-parameters are kept (``G_FC_layer_channel`` ->
+    ``fc_channels``, ``G_channel`` -> ``g_channels``, ``D_channel`` -> ``d_channels``).
+    """
+
+    data_dir: str = "data/FFHQ/thumbnails128x128"
+    save_dir: str = "./DCGAN_training_FFHQ_z_100_96crop"
+    image_size: int = 64
+    crop_size: int = 96
+    batch_size: int = 64
+    num_epochs: int = 100
+    init_learning_rate: float = 2e-4
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    z_dim: int = 100
+    z_distribution: str = "uniform"
+    fc_channels: int = 512
+    g_channels: int = 64
+    d_channels: int = 64
+    g_steps_per_d: int = 2
+    eval_sample_size: int = 10000
+    batch_size_eval: int = 50
+    eval_every_epochs: int = 1
+    score_threshold: float = 1e-4
+    sample_H: int = 20
+    sample_W: int = 16
+    log_every_steps: int = 10
+    max_steps: int = 0
+    max_to_keep: int = 3
+    seed: int = 0
+    strategy: str = "default"
+
+    def __post_init__(self):
+        _check_positive(
+            self,
+            ("batch_size", "num_epochs", "z_dim", "fc_channels", "g_channels", "d_channels",
+             "g_steps_per_d", "eval_sample_size", "batch_size_eval", "eval_every_epochs",
+             "sample_H", "sample_W", "log_every_steps", "max_to_keep"),
+        )
+        _check_image_size(self.image_size)
+        _check_adam(self)
+        if self.crop_size < 0:
+            raise ValueError(f"--crop_size must be >= 0 (0: no crop). Received: crop_size={self.crop_size}")
+        if self.z_distribution not in Z_DISTRIBUTIONS:
+            raise ValueError(
+                f"--z_distribution must be one of {Z_DISTRIBUTIONS}. "
+                f"Received: z_distribution={self.z_distribution!r}"
+            )
+        if self.max_steps < 0:
+            raise ValueError(f"--max_steps must be >= 0 (0: no limit). Received: max_steps={self.max_steps}")
+        if not 0 <= self.score_threshold < 1:
+            raise ValueError(
+                f"--score_threshold must be in [0, 1). Received: score_threshold={self.score_threshold}"
+            )
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+ARCHITECTURE_FIELDS = ("image_size", "z_dim", "fc_channels", "g_channels", "d_channels")
+
+
+def adam(config) -> keras.optimizers.Adam:
+    """TF1 ``AdamOptimizer`` constants: epsilon 1e-8 (Keras' default is 1e-7)."""
+    return keras.optimizers.Adam(
+        learning_rate=config.init_learning_rate,
+        beta_1=config.beta1,
+        beta_2=config.beta2,
+        epsilon=config.eps,
+    )
+
+
+class DCGANTrainer(GANLoopTrainer):
+    """sualab DCGAN under a `tf.distribute` strategy; see the module docstring."""
+
+    KIND = KIND
+    ARCHITECTURE_FIELDS = ARCHITECTURE_FIELDS
+
+    def __init__(self, config: DCGANConfig, strategy: tf.distribute.Strategy | None = None):
+        super().__init__(config, strategy)
+        self._compiled_step = None
+        self.sample_z = fixed_z(
+            config.sample_H * config.sample_W, config.z_dim, config.z_distribution,
+            config.seed, SEED_FIXED_Z,
+        )
+
+    def build(self):
+        config = self.config
+        generator = DCGANGenerator(
+            z_dim=config.z_dim, fc_channels=config.fc_channels, channels=config.g_channels,
+            image_size=config.image_size, name="generator",
+        )
+        discriminator = DCGANDiscriminator(
+            channels=config.d_channels, image_size=config.image_size, name="discriminator"
+        )
+        generator(tf.zeros((1, config.z_dim)))
+        discriminator(tf.zeros((1, config.image_size, config.image_size, 3)))
+        optimizers = {"generator": adam(config), "discriminator": adam(config)}
+        return {"generator": generator, "discriminator": discriminator}, optimizers
+
+    def _step_fn(self, batch, step):
+        generator = self.models["generator"]
+        discriminator = self.models["discriminator"]
+        real = batch["image"]
+        seed = step_seed(self.config.seed, SEED_Z, step, replica_id())
+        z = sample_z((tf.shape(real)[0], self.config.z_dim), self.config.z_distribution, seed)
+        with tf.GradientTape() as tape:
+            fake = generator(z, training=True)
+            real_logits = discriminator(real, training=True)
+            fake_logits = discriminator(fake, training=True)
+            d_real = losses.bce_loss(real_logits, 1.0)
+            d_fake = losses.bce_loss(fake_logits, 0.0)
+            d_loss = self.average(d_real + d_fake)
+        self.apply("discriminator", tape, d_loss)
+        g_loss = tf.constant(0.0)
+        for _ in range(self.config.g_steps_per_d):
+            with tf.GradientTape() as tape:
+                g_per_example = losses.bce_loss(
+                    discriminator(generator(z, training=True), training=True), 1.0
+                )
+                g_loss = self.average(g_per_example)
+            self.apply("generator", tape, g_loss)
+        return {
+            "g_loss": g_loss,
+            "d_loss": d_loss,
+            "d_loss_real": self.average(d_real),
+            "d_loss_fake": self.average(d_fake),
+            "d_real_prob": self.average(tf.sigmoid(real_logits[:, 0])),
+            "d_fake_prob": self.average(tf.sigmoid(fake_logits[:, 0])),
+        }
+
+    def train_step(self, distributed_batch) -> dict:
+        """One D update then ``g_steps_per_d`` G updates; returns replica-summed means."""
+        if self._compiled_step is None:
+
+            @tf.function
+            def compiled(batch):
+                step = self.step + 1
+                values = self.strategy.run(self._step_fn, args=(batch, step))
+                self.step.assign(step)
+                return self.reduce(values)
+
+            self._compiled_step = compiled
+        return self._compiled_step(distributed_batch)
+
+    def generate(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        """G(z) with moving-statistics BN (the original sampler), [-1, 1]."""
+        return np.asarray(self.models["generator"](tf.constant(z, tf.float32), training=False))
+
+    def write_epoch_samples(self, epoch: int, step: int) -> list[str]:
+        """``samples/sample_image_{step}.png``: a sample_H x sample_W grid of the fixed z."""
+        if not self.chief:
+            return []
+        sample_dir = os.path.join(self.config.save_dir, "samples")
+        images = np.concatenate(
+            [
+                self.generate(self.sample_z[i : i + self.config.batch_size_eval])
+                for i in range(0, len(self.sample_z), self.config.batch_size_eval)
+            ]
+        )
+        path = self.save_sample_grid(
+            os.path.join(sample_dir, f"sample_image_{step}.png"), images,
+            self.config.sample_H, self.config.sample_W,
+        )
+        self.write_sample_page(sample_dir, "DCGAN samples (fixed z, newest first)")
+        return [path]
+
+
+def interpolate_latents(z_a: np.ndarray, z_b: np.ndarray, num_intermediate: int = 9) -> np.ndarray:
+    """sualab ``test.py``: z_k = z_a + k (z_b - z_a) / (W + 1), k = 0 .. W + 1 (W + 2 vectors)."""
+    steps = num_intermediate + 1
+    k = np.arange(steps + 1, dtype=np.float64)[:, None]
+    return (z_a[None, :] + k * (z_b - z_a)[None, :] / steps).astype(np.float32)

@@ -1,0 +1,370 @@
+"""The epoch loop shared by the DCGAN and conditional-GAN trainers.
+
+A subclass builds its models and optimisers and defines one training step; this class
+provides what every noise-to-image GAN run needs, following sualab's ``Optimizer.train``:
+
+* an epoch loop over full global batches, resumable mid-epoch (step, epoch, batch position,
+  best FID and every optimiser slot are in the checkpoint; all randomness is a function of
+  (seed, step, replica) or (seed, epoch));
+* at the end of each epoch: a fixed-z sample grid, the image metrics (FID/KID) every
+  ``eval_every_epochs`` epochs, a checkpoint, the best-by-FID checkpoint (kept when
+  FID < best * (1 - score_threshold), sualab's rule), ``history.json`` and a learning-curve PNG.
+
+Output layout under ``save_dir``: ``ckpt-<step>.*`` + ``checkpoint`` + ``facegan_run.json``
+(resumable state), ``best/`` (best-by-FID state), ``samples/`` (grids, ``index.html``),
+``logs/`` (TensorBoard + ``stats.jsonl``), ``history.json``, ``learning_curve.png``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+
+import numpy as np
+import tensorflow as tf
+
+from facegan_tf.data.faces import FaceSet, epoch_dataset, steps_per_epoch
+from facegan_tf.data.images import to_uint8
+from facegan_tf.fileio import read_json, write_json_atomic
+from facegan_tf.training.checkpointing import TrainingCheckpoint, read_run_info
+from facegan_tf.training.curves import save_learning_curve
+from facegan_tf.training.progress import ProgressBar
+from facegan_tf.training.samples import save_grid, write_gallery
+from facegan_tf.training.stats import StatsWriter
+from facegan_tf.training.strategy import is_chief, make_strategy
+
+logger = logging.getLogger(__name__)
+
+#: A metric on generated uint8 images [N, H, W, 3] -> {"fid": ..., "kid": ..., ...}.
+ImageMetric = Callable[[np.ndarray], dict]
+
+# Purposes folded into stateless seeds, so different draws of one step never coincide.
+SEED_Z, SEED_LABELS, SEED_ALPHA, SEED_FIXED_Z, SEED_EVAL_Z = 1, 2, 3, 4, 5
+
+
+def step_seed(seed: int, purpose: int, step, replica=None) -> tf.Tensor:
+    """A stateless seed [2] from (seed, purpose, step[, replica id])."""
+    base = tf.constant([int(seed), int(purpose)], tf.int64)
+    key = tf.random.experimental.stateless_fold_in(base, tf.cast(step, tf.int64))
+    if replica is not None:
+        key = tf.random.experimental.stateless_fold_in(key, tf.cast(replica, tf.int64))
+    return key
+
+
+def replica_id() -> tf.Tensor:
+    return tf.distribute.get_replica_context().replica_id_in_sync_group
+
+
+def sample_z(shape, distribution: str, seed) -> tf.Tensor:
+    """z ~ U(-1, 1) (sualab) or N(0, 1) (mask project), stateless."""
+    if distribution == "uniform":
+        return tf.random.stateless_uniform(shape, seed, minval=-1.0, maxval=1.0)
+    if distribution == "normal":
+        return tf.random.stateless_normal(shape, seed)
+    raise ValueError(
+        f"Unknown z distribution. Expected 'uniform' or 'normal'. Received: {distribution!r}"
+    )
+
+
+def fixed_z(count: int, z_dim: int, distribution: str, seed: int, purpose: int) -> np.ndarray:
+    """A fixed set of latent vectors (the same every epoch and after a resume)."""
+    return sample_z((count, z_dim), distribution, step_seed(seed, purpose, 0)).numpy()
+
+
+class GANLoopTrainer:
+    """Base trainer; see the module docstring.
+
+    Subclasses set ``KIND`` and ``ARCHITECTURE_FIELDS`` and implement `build`,
+    `train_step`, `generate` and `write_epoch_samples`. The config needs the fields
+    ``save_dir``, ``batch_size``, ``num_epochs``, ``seed``, ``strategy``, ``max_steps``,
+    ``log_every_steps``, ``eval_every_epochs``, ``eval_sample_size``, ``batch_size_eval``,
+    ``score_threshold``, ``max_to_keep`` and ``to_dict()``.
+    """
+
+    KIND = ""
+    ARCHITECTURE_FIELDS: tuple[str, ...] = ()
+
+    def __init__(self, config, strategy: tf.distribute.Strategy | None = None):
+        self.config = config
+        self.strategy = strategy or make_strategy(config.strategy)
+        self.replicas = self.strategy.num_replicas_in_sync
+        self.global_batch = config.batch_size * self.replicas
+        self.chief = is_chief(self.strategy)
+        with self.strategy.scope():
+            self.models, self.optimizers = self.build()
+            for name, optimizer in self.optimizers.items():
+                optimizer.build(self.trainable_variables(name))
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+            self.batch_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="batch")
+            self.best_fid = tf.Variable(math.inf, dtype=tf.float64, trainable=False, name="best")
+        objects = dict(
+            step=self.step,
+            epoch=self.epoch,
+            batch_in_epoch=self.batch_in_epoch,
+            best_fid=self.best_fid,
+            **self.models,
+            **{f"{name}_optimizer": opt for name, opt in self.optimizers.items()},
+        )
+        self.checkpoint = TrainingCheckpoint(
+            config.save_dir, self.KIND, config.to_dict(), max_to_keep=config.max_to_keep,
+            enabled=self.chief, **objects,
+        )
+        self.best_checkpoint = TrainingCheckpoint(
+            os.path.join(config.save_dir, "best"), self.KIND, config.to_dict(), max_to_keep=1,
+            enabled=self.chief, **objects,
+        )
+        self.history = {"steps": [], "epochs": []}
+
+    # ------------------------------------------------------------------ subclass API
+    def build(self) -> tuple[dict, dict]:
+        """Returns ({name: model}, {name: optimizer}); called inside the strategy scope."""
+        raise NotImplementedError
+
+    def trainable_variables(self, optimizer_name: str) -> list:
+        """Variables updated by optimizer ``optimizer_name`` (``generator``/``discriminator``)."""
+        return self.models[optimizer_name].trainable_variables
+
+    def train_step(self, distributed_batch) -> dict:
+        raise NotImplementedError
+
+    def generate(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def write_epoch_samples(self, epoch: int, step: int) -> list[str]:
+        raise NotImplementedError
+
+    def evaluation_sets(self) -> dict[str, np.ndarray | None]:
+        """Metric key -> labels to generate for (None for an unconditional generator)."""
+        return {"": None}
+
+    # ---------------------------------------------------------------- shared helpers
+    def average(self, per_example):
+        return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
+
+    def apply(self, name: str, tape: tf.GradientTape, loss) -> None:
+        variables = self.trainable_variables(name)
+        gradients = tape.gradient(loss, variables)
+        self.optimizers[name].apply_gradients(zip(gradients, variables))
+
+    def reduce(self, per_replica: dict) -> dict:
+        return {
+            name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+            for name, value in per_replica.items()
+        }
+
+    def generate_uint8(self, count: int, labels_value: int | None, seed_purpose: int) -> np.ndarray:
+        """``count`` images from the fixed evaluation z (inference mode) as uint8."""
+        config = self.config
+        z_all = fixed_z(count, config.z_dim, config.z_distribution, config.seed, seed_purpose)
+        output = []
+        for start in range(0, count, config.batch_size_eval):
+            z = z_all[start : start + config.batch_size_eval]
+            labels = None if labels_value is None else np.full(len(z), labels_value, np.int32)
+            output.append(to_uint8(self.generate(z, labels)))
+        return np.concatenate(output)
+
+    # ---------------------------------------------------------------------- resuming
+    def restore(self, path: str | None = None) -> str:
+        """Restores the latest checkpoint of ``save_dir`` after checking the architecture."""
+        info = read_run_info(self.config.save_dir)
+        if info is not None and info.get("kind") == self.KIND:
+            saved = info.get("config", {})
+            wanted = self.config.to_dict()
+            differing = {
+                k: (saved.get(k), wanted[k])
+                for k in self.ARCHITECTURE_FIELDS
+                if saved.get(k) != wanted[k]
+            }
+            if differing:
+                details = ", ".join(
+                    f"{k}: checkpoint {a!r} vs flags {b!r}" for k, (a, b) in differing.items()
+                )
+                raise ValueError(
+                    f"--resume: the checkpoint in {self.config.save_dir!r} was made with "
+                    f"another architecture ({details}). Use the same flags or another "
+                    "--save_dir."
+                )
+        restored = self.checkpoint.restore(path)
+        history_path = os.path.join(self.config.save_dir, "history.json")
+        if os.path.isfile(history_path):
+            history = read_json(history_path)
+            step = int(self.step.numpy())
+            epoch = int(self.epoch.numpy())
+            self.history = {
+                "steps": [r for r in history.get("steps", []) if r["step"] <= step],
+                "epochs": [r for r in history.get("epochs", []) if r["epoch"] < epoch],
+            }
+        return restored
+
+    # ---------------------------------------------------------------------- the loop
+    def fit(
+        self,
+        faces: FaceSet,
+        metrics: dict[str, ImageMetric] | None = None,
+        metrics_note: str = "",
+        progress: bool = True,
+    ) -> dict:
+        """Trains until ``num_epochs`` or ``max_steps``; returns a summary.
+
+        Args:
+            faces: the training images (and labels).
+            metrics: metric key (see `evaluation_sets`) -> callable on generated uint8
+                images; None skips FID/KID, and ``metrics_note`` says why.
+        """
+        config = self.config
+        per_epoch = steps_per_epoch(len(faces.images), self.global_batch)
+        if per_epoch < 1:
+            raise ValueError(
+                f"The data set {faces.source!r} has {len(faces.images)} images, fewer than one "
+                f"global batch ({config.batch_size} x {self.replicas} replica(s)); lower "
+                "--batch_size."
+            )
+        total_steps = config.num_epochs * per_epoch
+        if config.max_steps:
+            total_steps = min(total_steps, config.max_steps)
+        if metrics is None and metrics_note and self.chief:
+            logger.warning("FID/KID skipped: %s", metrics_note)
+        stats = StatsWriter(os.path.join(config.save_dir, "logs"), enabled=self.chief)
+        start_step = int(self.step.numpy())
+        bar = ProgressBar(
+            max(total_steps - start_step, 0), label=self.KIND, unit="step", enabled=progress and self.chief
+        )
+        started = time.perf_counter()
+        last: dict = {}
+        try:
+            while int(self.epoch.numpy()) < config.num_epochs and int(self.step.numpy()) < total_steps:
+                epoch = int(self.epoch.numpy())
+                dataset = epoch_dataset(
+                    faces, self.global_batch, config.seed, epoch,
+                    skip_batches=int(self.batch_in_epoch.numpy()),
+                )
+                for batch in self.strategy.experimental_distribute_dataset(dataset):
+                    tick = time.perf_counter()
+                    values = self.train_step(batch)
+                    self.batch_in_epoch.assign_add(1)
+                    step = int(self.step.numpy())
+                    if step % config.log_every_steps == 0 or step == total_steps:
+                        last = {k: float(v) for k, v in values.items()}
+                        self.history["steps"].append({"step": step, **last})
+                        stats.write(step, {f"Loss/{k}": v for k, v in last.items()})
+                    bar.update(
+                        1, epoch=epoch, g=float(values["g_loss"]), d=float(values["d_loss"]),
+                        img_s=round(self.global_batch / max(time.perf_counter() - tick, 1e-9), 1),
+                    )
+                    if step >= total_steps:
+                        break
+                if int(self.batch_in_epoch.numpy()) >= per_epoch:
+                    self.epoch.assign_add(1)
+                    self.batch_in_epoch.assign(0)
+                    self.end_of_epoch(epoch, metrics, stats, final=epoch + 1 == config.num_epochs)
+                elif int(self.step.numpy()) >= total_steps:
+                    break
+        finally:
+            bar.close()
+        if not self.checkpoint.latest or int(self.step.numpy()) != _checkpoint_step(
+            self.checkpoint.latest
+        ):
+            self.write_epoch_samples(int(self.epoch.numpy()), int(self.step.numpy()))
+            self.save()
+        stats.close()
+        return {
+            "step": int(self.step.numpy()),
+            "epoch": int(self.epoch.numpy()),
+            "seconds": time.perf_counter() - started,
+            "losses": last,
+            "best_fid": float(self.best_fid.numpy()),
+            "last_metrics": self.history["epochs"][-1] if self.history["epochs"] else {},
+            "checkpoint": self.checkpoint.latest,
+            "best_checkpoint": self.best_checkpoint.latest,
+            "metrics_note": metrics_note if metrics is None else "",
+        }
+
+    def end_of_epoch(self, epoch: int, metrics, stats: StatsWriter, final: bool) -> None:
+        config = self.config
+        step = int(self.step.numpy())
+        self.write_epoch_samples(epoch, step)
+        record = {"epoch": epoch + 1, "step": step}
+        evaluate = metrics is not None and (
+            (epoch + 1) % config.eval_every_epochs == 0 or final
+        )
+        if evaluate:
+            record.update(self.evaluate(metrics))
+            stats.write(step, {f"Metrics/{k}": v for k, v in record.items() if k not in ("epoch", "step")})
+        score = record.get("fid")
+        if score is not None and math.isfinite(score):
+            best = float(self.best_fid.numpy())
+            if not math.isfinite(best) or score < best * (1.0 - config.score_threshold):
+                self.best_fid.assign(score)
+                record["best"] = True
+                self.best_checkpoint.save(step)
+        self.history["epochs"].append(record)
+        self.save()
+        if self.chief:
+            write_json_atomic(os.path.join(config.save_dir, "history.json"), self.history)
+            self.write_learning_curve()
+
+    def evaluate(self, metrics: dict[str, ImageMetric]) -> dict:
+        """FID/KID of ``eval_sample_size`` generated images per evaluation set.
+
+        Keys: ``fid``, ``kid``, ``kid_std`` for an unconditional model; ``fid/<class>`` ...
+        per class plus ``fid`` = mean over classes for a conditional one.
+        """
+        results: dict = {}
+        per_class = []
+        for key, label in self.evaluation_sets().items():
+            if key not in metrics:
+                continue
+            images = self.generate_uint8(self.config.eval_sample_size, label, SEED_EVAL_Z)
+            values = metrics[key](images)
+            for name, value in values.items():
+                results[f"{name}/{key}" if key else name] = float(value)
+            if key:
+                per_class.append(values)
+        if per_class:
+            for name in per_class[0]:
+                results[name] = float(np.mean([v[name] for v in per_class]))
+        return results
+
+    def save(self) -> str:
+        return self.checkpoint.save(int(self.step.numpy()))
+
+    def write_learning_curve(self) -> str:
+        steps = self.history["steps"]
+        losses = {
+            "G loss": [(r["step"], r["g_loss"]) for r in steps if "g_loss" in r],
+            "D loss": [(r["step"], r["d_loss"]) for r in steps if "d_loss" in r],
+        }
+        metric_names = sorted(
+            {k for r in self.history["epochs"] for k in r if k.startswith(("fid", "kid"))
+             and not k.startswith("kid_std")}
+        )
+        metrics = {
+            name: [(r["epoch"], r[name]) for r in self.history["epochs"] if name in r]
+            for name in metric_names
+        }
+        return save_learning_curve(
+            os.path.join(self.config.save_dir, "learning_curve.png"), losses, metrics,
+            title=f"{self.KIND}: G loss (red), D loss (blue)",
+        )
+
+    def write_sample_page(self, sample_dir: str, title: str) -> str:
+        names = sorted((f for f in os.listdir(sample_dir) if f.endswith(".png")), reverse=True)
+        return write_gallery(
+            os.path.join(sample_dir, "index.html"), title, ["samples"],
+            [[os.path.join(sample_dir, n)] for n in names], captions=names,
+        )
+
+    def save_sample_grid(self, path: str, images: np.ndarray, rows: int, cols: int) -> str:
+        scale = max(1, 64 // images.shape[1])
+        return save_grid(path, images, rows, cols, scale=scale)
+
+
+def _checkpoint_step(path: str) -> int:
+    try:
+        return int(path.rsplit("-", 1)[1])
+    except (IndexError, ValueError):
+        return -1

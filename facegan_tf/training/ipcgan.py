@@ -1,0 +1,536 @@
+"""IPCGAN training (Wang et al., CVPR 2018) as in the authors' ``age_lsgan_transfer.py``.
+
+One step on one batch (source faces s, real faces x of target group t, wrong group f):
+
+1. Discriminator update on ``w_gan * 1/2 * [mean((D(x, t) - 1)^2) + 1/2 * (mean(D(x, f)^2)
+   + mean(D(G(s, t), t)^2))]``.
+2. Generator update, same batch, on ``w_gan * 1/2 * mean((D(G(s, t), t) - 1)^2)
+   + w_fea * sum((phi(G'(s, t)) - phi(s))^2) + w_age * CE(age(G'(s, t)), t)`` where phi is a
+   frozen AlexNet feature layer (conv5), ``age`` the frozen age head and G' the generator
+   output mapped to 0..255, resized 128 -> 227 with TF1 legacy bilinear and mean-subtracted.
+
+Two Adam optimisers (lr 1e-3, beta1 0.5, beta2 0.999, epsilon 1e-8), no schedule. Batch
+norms use batch statistics in every call and update their moving averages (decay 0.9).
+Per-example losses are averaged over the global batch with `tf.nn.compute_average_loss`.
+
+Checkpoints hold both models, both optimisers and the step (and the auxiliary nets when
+they were randomly initialised); the batch of step k is a function of (seed, k), so a
+resumed run continues exactly. The step itself draws no random numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from facegan_tf import losses
+from facegan_tf.data.ipcgan_lists import (
+    IPCGANLists,
+    IPCGANSampler,
+    condition_batch,
+    load_ipcgan_lists,
+    training_dataset,
+)
+from facegan_tf.networks.alexnet import (
+    FEATURE_LAYERS,
+    build_age_head,
+    build_alexnet,
+    pool5_size,
+)
+from facegan_tf.networks.ipcgan import build_discriminator, build_generator
+from facegan_tf.training.checkpointing import TrainingCheckpoint, read_run_info
+from facegan_tf.training.progress import ProgressBar
+from facegan_tf.training.samples import save_grid, write_gallery
+from facegan_tf.training.stats import StatsWriter
+from facegan_tf.training.strategy import is_chief, make_strategy
+
+logger = logging.getLogger(__name__)
+
+KIND = "ipcgan"
+#: Config fields that fix the variables of G and D.
+ARCHITECTURE_FIELDS = (
+    "g_base_filters", "num_blocks", "age_groups", "d_base_filters", "d_output_channels",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class IPCGANConfig:
+    """Resolved settings of an IPCGAN run; defaults equal the released run's flags."""
+
+    list_dir: str = "./data/ipcgan_lists"
+    image_root: str = ""
+    source_file: str | None = None
+    label_pair_file: str | None = None
+    learning_rate: float = 0.001
+    beta1: float = 0.5
+    adam_epsilon: float = 1e-8
+    batch_size: int = 32
+    image_size: int = 128
+    age_groups: int = 5
+    max_steps: int = 200000
+    gan_loss_weight: float = 75.0
+    fea_loss_weight: float = 0.5e-4
+    age_loss_weight: float = 30.0
+    fea_layer_name: str = "conv5"
+    checkpoint_dir: str = "./checkpoints/age/0_conv5_lsgan_transfer_g75_0.5f-4_a30"
+    sample_dir: str = "age/0_conv5_lsgan_transfer_g75_0.5f-4_a30"
+    log_dir: str | None = None
+    alexnet_pretrained_model: str = "pre_trained/alexnet.model-292000"
+    age_pretrained_model: str = "pre_trained/age_classifier.model-300000"
+    source_checkpoint_dir: str | None = None
+    g_base_filters: int = 32
+    num_blocks: int = 6
+    d_base_filters: int = 64
+    d_output_channels: int = 512
+    alexnet_conv_filters: tuple = (96, 256, 384, 384, 256)
+    alexnet_fc_units: int = 4096
+    alexnet_input_size: int = 227
+    val_interval: int = 5000
+    save_interval: int = 10000
+    log_freq: int = 10
+    max_to_keep: int = 5
+    seed: int = 0
+    strategy: str = "default"
+    synchronized_bn: bool = False
+
+    def __post_init__(self):
+        positive = (
+            "batch_size", "image_size", "max_steps", "g_base_filters", "d_base_filters",
+            "d_output_channels", "alexnet_fc_units", "val_interval", "save_interval",
+            "log_freq", "max_to_keep",
+        )
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"--{name} must be a positive integer. Received: {name}={value!r}")
+        if self.age_groups < 2:
+            raise ValueError(f"--age_groups must be >= 2. Received: age_groups={self.age_groups}")
+        if self.num_blocks < 0:
+            raise ValueError(f"--num_blocks must be >= 0. Received: num_blocks={self.num_blocks}")
+        if self.image_size % 8:
+            raise ValueError(
+                "--image_size must be a multiple of 8 (generator /4, discriminator /8). "
+                f"Received: image_size={self.image_size}"
+            )
+        if self.fea_layer_name not in FEATURE_LAYERS:
+            raise ValueError(
+                f"--fea_layer_name must be one of {FEATURE_LAYERS}. Received: "
+                f"fea_layer_name={self.fea_layer_name!r}"
+            )
+        for name in ("gan_loss_weight", "fea_loss_weight", "age_loss_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name} must be >= 0. Received: {name}={getattr(self, name)}")
+        if self.learning_rate <= 0 or not 0 < self.beta1 < 1 or self.adam_epsilon <= 0:
+            raise ValueError(
+                "--learning_rate and the Adam epsilon must be > 0 and beta1 in (0, 1). Received: "
+                f"learning_rate={self.learning_rate}, beta1={self.beta1}, "
+                f"adam_epsilon={self.adam_epsilon}"
+            )
+        pool5_size(tuple(self.alexnet_conv_filters), self.alexnet_input_size)
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["alexnet_conv_filters"] = list(self.alexnet_conv_filters)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> IPCGANConfig:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if "alexnet_conv_filters" in known:
+            known["alexnet_conv_filters"] = tuple(known["alexnet_conv_filters"])
+        return cls(**known)
+
+    def architecture(self) -> dict:
+        return {name: getattr(self, name) for name in ARCHITECTURE_FIELDS}
+
+
+def build_ipcgan_models(config: IPCGANConfig) -> dict[str, keras.Model]:
+    """Generator and discriminator of a run, built."""
+    return {
+        "generator": build_generator(
+            config.g_base_filters, config.num_blocks, config.age_groups, config.image_size,
+            config.synchronized_bn,
+        ),
+        "discriminator": build_discriminator(
+            config.d_base_filters, config.d_output_channels, config.age_groups,
+            config.image_size, config.synchronized_bn,
+        ),
+    }
+
+
+#: Kinds of our checkpoint folders that hold each auxiliary model.
+PRETRAINED_KINDS = {
+    "alexnet": ("ipcgan_alexnet", "ipcgan_alexnet_age"),
+    "age_head": ("ipcgan_age_classifier", "ipcgan_alexnet_age"),
+}
+
+
+def load_pretrained(path: str, which: str) -> keras.Model:
+    """``alexnet`` or ``age_head`` from a legacy TF1 checkpoint (prefix or folder) or from a
+    checkpoint folder of ours that holds that model (converted, or trained by
+    ``train_age_classifier``)."""
+    if which not in ("alexnet", "age_head"):
+        raise ValueError(f"which must be 'alexnet' or 'age_head'. Received: {which=}")
+    if os.path.isdir(path) and read_run_info(path) is not None:
+        info = read_run_info(path)
+        config = info["config"]
+        allowed = PRETRAINED_KINDS[which]
+        if info["kind"] not in allowed:
+            from facegan_tf.training.checkpointing import CheckpointKindError
+
+            raise CheckpointKindError(
+                f"{path!r} holds a {info['kind']!r} checkpoint; a pretrained {which} comes from "
+                f"a checkpoint of kind {' or '.join(allowed)}."
+            )
+        if which == "alexnet":
+            model = build_alexnet(
+                tuple(config["conv_filters"]), config["fc_units"], config["embedding_units"],
+                config["num_identities"], config.get("input_size", 227),
+            )
+        else:
+            model = build_age_head(
+                config.get("pool5_features")
+                or pool5_size(tuple(config["conv_filters"]), config.get("input_size", 227)),
+                config.get("age_fc_units", config.get("fc_units")), config["age_groups"],
+            )
+        latest = tf.train.latest_checkpoint(path)
+        if latest is None:
+            raise FileNotFoundError(f"{path!r} has a run file but no checkpoint.")
+        try:
+            tf.train.Checkpoint(**{which: model}).restore(latest).expect_partial() \
+                .assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as error:
+            raise ValueError(
+                f"{path!r} (kind {info['kind']!r}) holds no usable {which!r} model: "
+                f"{str(error).splitlines()[0][:300]}"
+            ) from error
+        return model
+    from facegan_tf.migrate import load_legacy
+
+    kind = "ipcgan_alexnet" if which == "alexnet" else "ipcgan_age_classifier"
+    return load_legacy(kind, path)[which]
+
+
+def _adam(config: IPCGANConfig) -> keras.optimizers.Adam:
+    return keras.optimizers.Adam(
+        learning_rate=config.learning_rate, beta_1=config.beta1, beta_2=0.999,
+        epsilon=config.adam_epsilon,
+    )
+
+
+class IPCGANTrainer:
+    """Builds models, frozen auxiliary nets and optimisers under a strategy and trains them."""
+
+    def __init__(self, config: IPCGANConfig, strategy: tf.distribute.Strategy | None = None):
+        self.config = config
+        self.strategy = strategy or make_strategy(config.strategy)
+        self.replicas = self.strategy.num_replicas_in_sync
+        if config.batch_size % self.replicas:
+            raise ValueError(
+                f"--batch_size (the global batch) must be a multiple of the {self.replicas} "
+                f"replicas. Received: batch_size={config.batch_size}"
+            )
+        self.global_batch = config.batch_size
+        self.chief = is_chief(self.strategy)
+        extra = {}
+        with self.strategy.scope():
+            self.models = build_ipcgan_models(config)
+            if config.source_checkpoint_dir:
+                self._transfer(config.source_checkpoint_dir)
+            self.alexnet, random_alexnet = self._auxiliary("alexnet")
+            self.age_head, random_age = self._auxiliary("age_head")
+            if random_alexnet:
+                extra["alexnet"] = self.alexnet
+            if random_age:
+                extra["age_head"] = self.age_head
+            self.alexnet.trainable = False
+            self.age_head.trainable = False
+            self.g_optimizer = _adam(config)
+            self.d_optimizer = _adam(config)
+            self.g_variables = self.models["generator"].trainable_variables
+            self.d_variables = self.models["discriminator"].trainable_variables
+            self.g_optimizer.build(self.g_variables)
+            self.d_optimizer.build(self.d_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.checkpoint = TrainingCheckpoint(
+            config.checkpoint_dir, KIND, config.to_dict(), max_to_keep=config.max_to_keep,
+            enabled=self.chief, step=self.step, g_optimizer=self.g_optimizer,
+            d_optimizer=self.d_optimizer, **self.models, **extra,
+        )
+        self._train_step = None
+
+    def _auxiliary(self, which: str):
+        config = self.config
+        if which == "alexnet":
+            path = config.alexnet_pretrained_model
+        else:
+            path = config.age_pretrained_model
+        if path:
+            model = load_pretrained(path, which)
+            expected = pool5_size(tuple(config.alexnet_conv_filters), config.alexnet_input_size)
+            if which == "age_head" and model.age_groups != config.age_groups:
+                raise ValueError(
+                    f"--age_pretrained_model {path!r} classifies {model.age_groups} age groups. "
+                    f"Received: age_groups={config.age_groups}"
+                )
+            if which == "alexnet":
+                got = pool5_size(model.conv_filters, config.alexnet_input_size)
+                if got != expected:
+                    raise ValueError(
+                        f"--alexnet_pretrained_model {path!r} has conv widths "
+                        f"{model.conv_filters}, the run expects {config.alexnet_conv_filters}."
+                    )
+            return model, False
+        logger.warning(
+            "No --%s given: the frozen %s is randomly initialised (smoke tests and demos only).",
+            "alexnet_pretrained_model" if which == "alexnet" else "age_pretrained_model", which,
+        )
+        keras.utils.set_random_seed(config.seed + (1 if which == "alexnet" else 2))
+        if which == "alexnet":
+            return build_alexnet(
+                tuple(config.alexnet_conv_filters), config.alexnet_fc_units, 256, 2000,
+                config.alexnet_input_size,
+            ), True
+        features = pool5_size(tuple(config.alexnet_conv_filters), config.alexnet_input_size)
+        return build_age_head(features, config.alexnet_fc_units, config.age_groups), True
+
+    def _transfer(self, folder: str) -> None:
+        """Initialises G and D from another IPCGAN checkpoint (the original's "transfer")."""
+        from facegan_tf.training.ipcgan_inference import load_ipcgan_models
+
+        source, _ = load_ipcgan_models(folder, image_size=self.config.image_size)
+        for name, model in self.models.items():
+            if len(model.weights) != len(source[name].weights) or any(
+                tuple(a.shape) != tuple(b.shape)
+                for a, b in zip(model.weights, source[name].weights)
+            ):
+                raise ValueError(
+                    f"--source_checkpoint_dir {folder!r}: its {name} has other widths than this "
+                    "run's."
+                )
+            for target, value in zip(model.weights, source[name].weights):
+                target.assign(value)
+
+    # ---------------------------------------------------------------------------- step
+    def _features(self, images):
+        return self.alexnet.features(images, self.config.fea_layer_name)
+
+    def _age_logits(self, images):
+        return self.age_head(self.alexnet.pool5(images))
+
+    def _step_fn(self, batch):
+        config = self.config
+        generator, discriminator = self.models["generator"], self.models["discriminator"]
+        size = config.image_size
+        true_group, false_group = batch["true_group"], batch["false_group"]
+        cond_g = condition_batch(true_group, config.age_groups, size)
+        cond_true = condition_batch(true_group, config.age_groups, size // 2)
+        cond_false = condition_batch(false_group, config.age_groups, size // 2)
+        source, real = batch["source"], batch["real"]
+
+        def average(per_example):
+            return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
+
+        source_features = tf.stop_gradient(self._features(batch["source_alexnet"]))
+
+        fake = generator([source, cond_g], training=True)
+        with tf.GradientTape() as tape:
+            d_real = discriminator([real, cond_true], training=True)
+            d_wrong = discriminator([real, cond_false], training=True)
+            d_fake = discriminator([fake, cond_true], training=True)
+            d_per_example = losses.ipcgan_discriminator_loss(
+                d_real, d_wrong, d_fake, config.gan_loss_weight
+            )
+            d_loss = average(d_per_example)
+        gradients = tape.gradient(d_loss, self.d_variables)
+        self.d_optimizer.apply_gradients(zip(gradients, self.d_variables))
+
+        with tf.GradientTape() as tape:
+            fake = generator([source, cond_g], training=True)
+            d_fake = discriminator([fake, cond_true], training=True)
+            terms = losses.ipcgan_generator_losses(
+                fake, d_fake, source_features, true_group, self._features, self._age_logits,
+                config.gan_loss_weight, config.fea_loss_weight, config.age_loss_weight,
+                config.alexnet_input_size,
+            )
+            g_loss = average(terms["total"])
+        gradients = tape.gradient(g_loss, self.g_variables)
+        self.g_optimizer.apply_gradients(zip(gradients, self.g_variables))
+        return {
+            "d_loss": d_loss,
+            "g_loss": g_loss,
+            "g_gan_loss": average(terms["adversarial"]),
+            "fea_loss": average(terms["identity"]),
+            "age_loss": average(terms["age"]),
+        }
+
+    def train_step(self, distributed_batch) -> dict:
+        """One D step then one G step on a (distributed) global batch; replica-summed losses."""
+        if self._train_step is None:
+
+            @tf.function
+            def train_step(batch):
+                per_replica = self.strategy.run(self._step_fn, args=(batch,))
+                self.step.assign_add(1)
+                return {
+                    name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+                    for name, value in per_replica.items()
+                }
+
+            self._train_step = train_step
+        return self._train_step(distributed_batch)
+
+    def unweighted(self, values: dict) -> dict:
+        """The original's log line: each loss divided by its weight."""
+        config = self.config
+
+        def divide(value, weight):
+            return float(value) / weight if weight else 0.0
+
+        return {
+            "d_loss": divide(values["d_loss"], config.gan_loss_weight),
+            "g_loss": divide(values["g_gan_loss"], config.gan_loss_weight),
+            "fea_loss": divide(values["fea_loss"], config.fea_loss_weight),
+            "age_loss": divide(values["age_loss"], config.age_loss_weight),
+        }
+
+    # --------------------------------------------------------------------- resuming
+    def restore(self) -> str:
+        """Restores the latest checkpoint of ``checkpoint_dir`` after checking the widths."""
+        info = read_run_info(self.config.checkpoint_dir)
+        if info is not None and info.get("kind") == KIND:
+            saved = IPCGANConfig.from_dict(info["config"]).architecture()
+            wanted = self.config.architecture()
+            differing = {k: (saved[k], wanted[k]) for k in saved if saved[k] != wanted[k]}
+            if differing:
+                details = ", ".join(f"{k}: checkpoint {a!r} vs flags {b!r}"
+                                    for k, (a, b) in differing.items())
+                raise ValueError(
+                    f"The checkpoint in {self.config.checkpoint_dir!r} was made with other "
+                    f"widths ({details}). Use the same flags or another --checkpoint_dir."
+                )
+        return self.checkpoint.restore()
+
+    def save(self) -> str:
+        return self.checkpoint.save(int(self.step.numpy()))
+
+    # ------------------------------------------------------------------------ loop
+    def fit(self, lists: IPCGANLists | None = None, progress: bool = True) -> dict:
+        """Trains until ``max_steps``; writes stats, samples and checkpoints."""
+        config = self.config
+        if lists is None:
+            lists = load_ipcgan_lists(
+                config.list_dir, config.image_root, config.age_groups, "train",
+                config.source_file, config.label_pair_file, config.seed,
+            )
+        if lists.age_groups != config.age_groups:
+            raise ValueError(
+                f"The data set has {lists.age_groups} age groups. Received: "
+                f"age_groups={config.age_groups}"
+            )
+        sampler = IPCGANSampler(lists, self.global_batch, config.seed)
+        start = int(self.step.numpy())
+        remaining = max(config.max_steps - start, 0)
+        log_dir = config.log_dir or os.path.join(config.checkpoint_dir, "logs")
+        stats = StatsWriter(log_dir, enabled=self.chief)
+        sample_sources = self._sample_sources(lists)
+        bar = ProgressBar(remaining, label="ipcgan", unit="step", enabled=self.chief and progress)
+        started = time.perf_counter()
+        last_saved = start
+        last: dict = {}
+        if remaining:
+            dataset = training_dataset(
+                sampler, start, config.image_size, config.alexnet_input_size, remaining
+            )
+            try:
+                for batch in self.strategy.experimental_distribute_dataset(dataset):
+                    step_start = time.perf_counter()
+                    values = self.train_step(batch)
+                    step = int(self.step.numpy())
+                    seconds = time.perf_counter() - step_start
+                    if step % config.log_freq == 0 or step == config.max_steps or step == start + 1:
+                        last = {k: float(v) for k, v in values.items()}
+                        stats.write(step, {
+                            **{f"Loss/{k}": v for k, v in last.items()},
+                            **{f"Unweighted/{k}": v for k, v in self.unweighted(values).items()},
+                            "images_per_second": self.global_batch / max(seconds, 1e-9),
+                        })
+                    bar.update(1, d=float(values["d_loss"]), g=float(values["g_loss"]))
+                    if step % config.val_interval == 0:
+                        self.write_samples(sample_sources, step)
+                    if step % config.save_interval == 0:
+                        self.save()
+                        last_saved = step
+                    if step >= config.max_steps:
+                        break
+            finally:
+                bar.close()
+        step = int(self.step.numpy())
+        if step != last_saved or not self.checkpoint.latest:
+            self.save()
+        self.write_samples(sample_sources, step)
+        stats.close()
+        return {
+            "step": step,
+            "seconds": time.perf_counter() - started,
+            "losses": last,
+            "checkpoint": self.checkpoint.latest,
+        }
+
+    # --------------------------------------------------------------------- samples
+    def _sample_sources(self, lists: IPCGANLists) -> np.ndarray:
+        from facegan_tf.data.images import read_image
+        from facegan_tf.data.ipcgan_lists import source_images
+
+        count = min(self.global_batch, len(lists.sources))
+        images = []
+        for path in lists.sources[:count]:
+            small, _ = source_images(
+                tf.constant(read_image(path)), self.config.image_size,
+                self.config.alexnet_input_size,
+            )
+            images.append(small.numpy())
+        return np.stack(images).astype(np.float32)
+
+    def write_samples(self, sources: np.ndarray, step: int) -> None:
+        """``<sample_dir>/<step>/source.png`` and ``test_<j>.png`` grids (batch-statistics BN,
+        no statistics update), plus ``<sample_dir>/index.html``."""
+        if not self.chief:
+            return
+        config = self.config
+        folder = os.path.join(config.sample_dir, str(step))
+        generator = self.models["generator"]
+        count = len(sources)
+        cols = min(8, count)
+        rows = -(-count // cols)
+        scale = max(1, 128 // config.image_size)
+        pixels = np.clip(sources + np.asarray(losses.IPCGAN_MEAN_RGB, np.float32), 0, 255)
+        save_grid(os.path.join(folder, "source.png"), np.round(pixels).astype(np.uint8),
+                  rows, cols, scale)
+        for group in range(config.age_groups):
+            condition = condition_batch(np.full([count], group), config.age_groups,
+                                        config.image_size)
+            output = generator([sources, condition], training=True,
+                               update_statistics=False).numpy()
+            save_grid(os.path.join(folder, f"test_{group}.png"), output, rows, cols, scale)
+        steps = sorted(
+            (int(name) for name in os.listdir(config.sample_dir) if name.isdigit()), reverse=True
+        )
+        write_gallery(
+            os.path.join(config.sample_dir, "index.html"),
+            "IPCGAN samples (source, then target age groups 0..N-1)",
+            ["source"] + [f"group {g}" for g in range(config.age_groups)],
+            [
+                [os.path.join(config.sample_dir, str(s), "source.png")]
+                + [os.path.join(config.sample_dir, str(s), f"test_{g}.png")
+                   for g in range(config.age_groups)]
+                for s in steps
+            ],
+            captions=[f"step {s}" for s in steps],
+        )

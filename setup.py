@@ -1,0 +1,36 @@
+"""Packaging for facegan_tf: face GANs (CycleGAN, IPCGAN, DCGAN, conditional GANs) on TF2 / Keras 3."""
+
+from setuptools import find_packages, setup
+
+CONSOLE_SCRIPTS = [
+    "facegan-train-cyclegan=facegan_tf.cli.train_cyclegan:run",
+    "facegan-test-cyclegan=facegan_tf.cli.test_cyclegan:run",
+    "facegan-convert-tf1-checkpoint=facegan_tf.cli.convert_tf1_checkpoint:run",
+    "facegan-prepare-utkface=facegan_tf.cli.prepare_utkface:run",
+]
+
+setup(
+    name="facegan_tf",
+    version="0.1.0",
+    description="Face GANs (CycleGAN, IPCGAN, DCGAN, conditional GANs, FID) on TensorFlow 2 / Keras 3",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["facegan_tf", "facegan_tf.*"]),
+    package_data={"facegan_tf": ["data/demo/*.json"]},
+    install_requires=[
+        "tensorflow>=2.16",
+        "keras>=3.1.1",
+        "tensorboard",
+        "absl-py",
+        "numpy",
+        "scipy",
+        "pillow",
+    ],
+    extras_require={
+        "demo": ["scikit-image"],
+        "test": ["pytest", "scikit-image", "ruff"],
+    },
+    entry_points={"console_scripts": CONSOLE_SCRIPTS},
+)

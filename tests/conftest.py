@@ -1,0 +1,43 @@
+"""Test-session setup: split the CPU into 2 logical devices before TensorFlow starts.
+
+MirroredStrategy tests need more than one device; logical devices must be configured before
+the TF runtime initialises, so this runs at import time of the first conftest.
+"""
+
+import os
+import subprocess
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+_cpus = tf.config.list_physical_devices("CPU")
+try:
+    tf.config.set_logical_device_configuration(
+        _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
+    )
+except RuntimeError:
+    pass
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = os.path.join(REPO_ROOT, "tests", "fixtures")
+
+
+def run_tool(tool: str, *args: str, cwd: str | None = None, timeout: int = 600):
+    """Runs ``python tools/<tool>.py args...`` and returns the CompletedProcess."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "tools", f"{tool}.py"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def tool():
+    return run_tool

@@ -1,0 +1,70 @@
+import keras
+import numpy as np
+import pytest
+
+from facegan_tf.layers import InstanceNormalization, ReflectionPadding2D, condition_maps
+
+
+def reference_instance_norm(x, scale, offset, epsilon):
+    mean = x.mean(axis=(1, 2), keepdims=True)
+    variance = ((x - mean) ** 2).mean(axis=(1, 2), keepdims=True)
+    return scale * (x - mean) / np.sqrt(variance + epsilon) + offset
+
+
+def test_reflection_padding_matches_numpy_reflect():
+    x = np.random.default_rng(0).normal(size=(2, 5, 6, 3)).astype(np.float32)
+    out = ReflectionPadding2D(3)(x).numpy()
+    expected = np.pad(x, [(0, 0), (3, 3), (3, 3), (0, 0)], mode="reflect")
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_reflection_padding_rejects_too_small_input():
+    with pytest.raises(ValueError, match="larger than the padding"):
+        ReflectionPadding2D(3)(np.zeros((1, 3, 8, 1), np.float32))
+
+
+def test_instance_norm_matches_formula_with_epsilon_1e5():
+    rng = np.random.default_rng(1)
+    x = rng.normal(1.5, 0.01, size=(3, 8, 8, 4)).astype(np.float32)  # low variance: eps matters
+    layer = InstanceNormalization()
+    layer.build(x.shape)
+    scale = rng.uniform(0.5, 1.5, 4).astype(np.float32)
+    offset = rng.normal(0, 0.1, 4).astype(np.float32)
+    layer.scale.assign(scale)
+    layer.offset.assign(offset)
+    out = layer(x).numpy()
+    expected = reference_instance_norm(x.astype(np.float64), scale, offset, 1e-5)
+    np.testing.assert_allclose(out, expected, atol=2e-4)
+    wrong_eps = reference_instance_norm(x.astype(np.float64), scale, offset, 1e-3)
+    assert np.abs(out - wrong_eps).max() > 0.1
+
+
+def test_instance_norm_initialisation_like_original():
+    layer = InstanceNormalization()
+    layer.build((1, 4, 4, 4096))
+    scale = layer.scale.numpy()
+    assert abs(scale.mean() - 1.0) < 0.005
+    assert 0.015 < scale.std() < 0.025
+    np.testing.assert_array_equal(layer.offset.numpy(), 0.0)
+    assert [w.name for w in layer.weights] == ["scale", "offset"]
+
+
+def test_layers_round_trip_through_keras_file(tmp_path):
+    inputs = keras.Input((8, 8, 2))
+    x = ReflectionPadding2D(1)(inputs)
+    x = keras.layers.Conv2D(3, 3)(x)
+    outputs = InstanceNormalization(epsilon=1e-5)(x)
+    model = keras.Model(inputs, outputs)
+    data = np.random.default_rng(2).normal(size=(2, 8, 8, 2)).astype(np.float32)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    np.testing.assert_allclose(reloaded(data).numpy(), model(data).numpy(), atol=1e-6)
+
+
+def test_condition_maps_one_hot_planes():
+    maps = condition_maps(np.array([0, 2]), 3, 4, 5).numpy()
+    assert maps.shape == (2, 4, 5, 3)
+    np.testing.assert_array_equal(maps[0, :, :, 0], 1.0)
+    np.testing.assert_array_equal(maps[1, :, :, 2], 1.0)
+    assert maps.sum() == 2 * 4 * 5

@@ -1,0 +1,11 @@
+"""Command-line entry point; see facegan_tf/cli/compute_fid.py for the flags (--help lists them)."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from facegan_tf.cli import compute_fid  # noqa: E402
+
+if __name__ == "__main__":
+    compute_fid.run()
