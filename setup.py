@@ -1,4 +1,4 @@
-"""Packaging for facegan_tf: face GANs (CycleGAN, IPCGAN, DCGAN, conditional GANs) on TF2 / Keras 3."""
+"""Packaging for facegan_tf: face GANs and FID on TensorFlow 2 / Keras 3."""
 
 from setuptools import find_packages, setup
 
@@ -7,12 +7,16 @@ CONSOLE_SCRIPTS = [
     "facegan-test-cyclegan=facegan_tf.cli.test_cyclegan:run",
     "facegan-convert-tf1-checkpoint=facegan_tf.cli.convert_tf1_checkpoint:run",
     "facegan-prepare-utkface=facegan_tf.cli.prepare_utkface:run",
+    "facegan-compute-fid=facegan_tf.cli.compute_fid:run",
+    "facegan-fetch-fid-weights=facegan_tf.cli.fetch_fid_weights:run",
+    "facegan-train-dcgan=facegan_tf.cli.train_dcgan:run",
+    "facegan-train-cgan=facegan_tf.cli.train_cgan:run",
 ]
 
 setup(
     name="facegan_tf",
     version="0.1.0",
-    description="Face GANs (CycleGAN, IPCGAN, DCGAN, conditional GANs, FID) on TensorFlow 2 / Keras 3",
+    description="Face GANs (CycleGAN, IPCGAN, DCGAN, conditional GANs) and FID on TF2 / Keras 3",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     license="Apache-2.0",

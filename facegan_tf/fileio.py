@@ -13,7 +13,9 @@ def atomic_write(path: str, mode: str = "w", encoding: str | None = "utf-8"):
     """Opens a temporary file next to ``path`` and renames it over ``path`` on success."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(path), dir=directory)
+    fd, tmp_path = tempfile.mkstemp(
+        prefix=".tmp-", suffix="-" + os.path.basename(path), dir=directory
+    )
     try:
         kwargs = {} if "b" in mode else {"encoding": encoding}
         with os.fdopen(fd, mode, **kwargs) as f:

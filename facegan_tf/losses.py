@@ -40,7 +40,9 @@ def adversarial_loss(kind: str, logits: tf.Tensor, target: float) -> tf.Tensor:
         return lsgan_loss(logits, target)
     if kind == "bce":
         return bce_loss(logits, target)
-    raise ValueError(f"Unknown adversarial loss. Expected one of {ADVERSARIAL_KINDS}. Received: {kind=}")
+    raise ValueError(
+        f"Unknown adversarial loss. Expected one of {ADVERSARIAL_KINDS}. Received: {kind=}"
+    )
 
 
 def l1_loss(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:

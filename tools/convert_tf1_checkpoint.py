@@ -1,4 +1,4 @@
-"""Command-line entry point; see facegan_tf/cli/convert_tf1_checkpoint.py for the flags (--help lists them)."""
+"""Command-line entry point of facegan_tf.cli.convert_tf1_checkpoint (--help lists the flags)."""
 
 import os
 import sys

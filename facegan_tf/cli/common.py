@@ -7,6 +7,7 @@ import os
 import sys
 
 from absl import app, flags
+from absl import logging as absl_logging
 
 #: Exceptions that signal a user mistake (bad flag, bad file); printed as one line.
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, KeyError)
@@ -40,6 +41,7 @@ def quiet_tensorflow() -> None:
     """Hides TensorFlow's C++ and Python info/warning chatter in tool output."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    absl_logging.set_verbosity(absl_logging.WARNING)
 
 
 def first_set(*names: str, default=None):

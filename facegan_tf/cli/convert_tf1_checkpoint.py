@@ -20,26 +20,35 @@ from facegan_tf.cli import common
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_enum("kind", None, ["cyclegan_xhujoy", "dcgan_sualab", "ipcgan", "ipcgan_alexnet",
-                                 "ipcgan_age_classifier"], "Which original wrote the checkpoint.")
+flags.DEFINE_enum(
+    "kind",
+    None,
+    ["cyclegan_xhujoy", "dcgan_sualab", "ipcgan", "ipcgan_alexnet", "ipcgan_age_classifier"],
+    "Which original wrote the checkpoint.",
+)
 flags.DEFINE_string("tf1_checkpoint", None, "Legacy checkpoint folder or prefix.")
 flags.DEFINE_string("output_dir", None, "New facegan_tf checkpoint folder (must not hold a run).")
-flags.DEFINE_integer("fine_size", 256, "CycleGAN: image size the run will train/test at.",
-                     lower_bound=8)
-flags.DEFINE_integer("start_epoch", 0, "CycleGAN: epoch a --continue_train run starts from.",
-                     lower_bound=0)
+flags.DEFINE_integer(
+    "fine_size", 256, "CycleGAN: image size the run will train/test at.", lower_bound=8
+)
+flags.DEFINE_integer(
+    "start_epoch", 0, "CycleGAN: epoch a --continue_train run starts from.", lower_bound=0
+)
 flags.mark_flags_as_required(["kind", "tf1_checkpoint", "output_dir"])
 
 
-def convert_cyclegan_xhujoy(tf1_checkpoint: str, output_dir: str, fine_size: int = 256,
-                            start_epoch: int = 0) -> dict:
+def convert_cyclegan_xhujoy(
+    tf1_checkpoint: str, output_dir: str, fine_size: int = 256, start_epoch: int = 0
+) -> dict:
     """Legacy xhujoy checkpoint -> a facegan_tf CycleGAN run folder at step 0."""
     from facegan_tf.migrate import load_legacy_with_info
     from facegan_tf.training.checkpointing import read_run_info
     from facegan_tf.training.cyclegan import CycleGANConfig, CycleGANTrainer
 
     if read_run_info(output_dir) is not None:
-        raise ValueError(f"--output_dir {output_dir!r} already holds a run; choose an empty folder.")
+        raise ValueError(
+            f"--output_dir {output_dir!r} already holds a run; choose an empty folder."
+        )
     legacy_models, info = load_legacy_with_info("cyclegan_xhujoy", tf1_checkpoint)
     config = CycleGANConfig(
         fine_size=fine_size,
@@ -58,9 +67,13 @@ def convert_cyclegan_xhujoy(tf1_checkpoint: str, output_dir: str, fine_size: int
         model.set_weights(legacy_models[name].get_weights())
     trainer.epoch.assign(start_epoch)
     path = trainer.save()
-    return {"checkpoint": path, "source": info["prefix"], "tensors_loaded": len(info["loaded"]),
-            "tensors_ignored": len(info["ignored"]),
-            **{k: info[k] for k in ("use_resnet", "ngf", "ndf", "num_blocks", "input_nc", "output_nc")}}
+    return {
+        "checkpoint": path,
+        "source": info["prefix"],
+        "tensors_loaded": len(info["loaded"]),
+        "tensors_ignored": len(info["ignored"]),
+        **{k: info[k] for k in ("use_resnet", "ngf", "ndf", "num_blocks", "input_nc", "output_nc")},
+    }
 
 
 def main(argv):
@@ -69,8 +82,9 @@ def main(argv):
     common.quiet_tensorflow()
     kind = FLAGS.kind
     if kind == "cyclegan_xhujoy":
-        result = convert_cyclegan_xhujoy(FLAGS.tf1_checkpoint, FLAGS.output_dir,
-                                         FLAGS.fine_size, FLAGS.start_epoch)
+        result = convert_cyclegan_xhujoy(
+            FLAGS.tf1_checkpoint, FLAGS.output_dir, FLAGS.fine_size, FLAGS.start_epoch
+        )
     elif kind == "dcgan_sualab":
         from facegan_tf.migrate.dcgan_sualab import convert_dcgan_sualab
 

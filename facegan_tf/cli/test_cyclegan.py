@@ -16,20 +16,31 @@ from facegan_tf.cli import common
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string("checkpoint_dir", "./checkpoint",
-                    "A facegan_tf CycleGAN checkpoint folder, or an xhujoy TF1 checkpoint folder "
-                    "(its <dataset>_<fine_size> sub-folder is found automatically).")
+flags.DEFINE_string(
+    "checkpoint_dir",
+    "./checkpoint",
+    "A facegan_tf CycleGAN checkpoint folder, or an xhujoy TF1 checkpoint folder "
+    "(its <dataset>_<fine_size> sub-folder is found automatically).",
+)
 flags.DEFINE_string("dataset_dir", None, "Data folder; testA (AtoB) or testB (BtoA) is used.")
 flags.DEFINE_string("data_dir", None, "Alias of --dataset_dir.")
 flags.DEFINE_string("source", None, "A folder of images (or one image) to translate instead.")
 flags.DEFINE_enum("which_direction", "AtoB", ["AtoB", "BtoA"], "AtoB uses generator A->B.")
 flags.DEFINE_string("test_dir", "./test", "Output folder (<direction>_<name> files + index.html).")
-flags.DEFINE_integer("fine_size", 256, "Images are resized to fine_size x fine_size.",
-                     lower_bound=8)
-flags.DEFINE_bool("legacy_bytescale", False, "Min-max stretch inputs and outputs like the "
-                  "original's scipy.misc I/O.")
-flags.DEFINE_enum("output_format", "keep", ["keep", "png"],
-                  "keep: same name and extension as the input (original); png: write PNG.")
+flags.DEFINE_integer(
+    "fine_size", 256, "Images are resized to fine_size x fine_size.", lower_bound=8
+)
+flags.DEFINE_bool(
+    "legacy_bytescale",
+    False,
+    "Min-max stretch inputs and outputs like the original's scipy.misc I/O.",
+)
+flags.DEFINE_enum(
+    "output_format",
+    "keep",
+    ["keep", "png"],
+    "keep: same name and extension as the input (original); png: write PNG.",
+)
 
 
 def main(argv):
@@ -39,16 +50,27 @@ def main(argv):
     dataset_dir = FLAGS.data_dir or FLAGS.dataset_dir
     from facegan_tf.training.cyclegan_inference import translate
 
-    result = translate(FLAGS.checkpoint_dir, FLAGS.source, dataset_dir, FLAGS.which_direction,
-                       FLAGS.test_dir, FLAGS.fine_size, FLAGS.legacy_bytescale,
-                       FLAGS.output_format)
-    print(json.dumps({
-        "written": len(result["written"]),
-        "skipped": result["skipped"],
-        "index": result["index"],
-        "checkpoint": result["checkpoint"],
-        "checkpoint_source": result["checkpoint_source"],
-    }))
+    result = translate(
+        FLAGS.checkpoint_dir,
+        FLAGS.source,
+        dataset_dir,
+        FLAGS.which_direction,
+        FLAGS.test_dir,
+        FLAGS.fine_size,
+        FLAGS.legacy_bytescale,
+        FLAGS.output_format,
+    )
+    print(
+        json.dumps(
+            {
+                "written": len(result["written"]),
+                "skipped": result["skipped"],
+                "index": result["index"],
+                "checkpoint": result["checkpoint"],
+                "checkpoint_source": result["checkpoint_source"],
+            }
+        )
+    )
     return 0
 
 

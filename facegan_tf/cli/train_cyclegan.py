@@ -17,23 +17,31 @@ from facegan_tf.cli import common
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string("dataset_dir", "horse2zebra",
-                    "Data folder with trainA/ trainB/ testA/ testB/. A bare name that is not a "
-                    "folder resolves to ./datasets/<name> like the original.")
+flags.DEFINE_string(
+    "dataset_dir",
+    "horse2zebra",
+    "Data folder with trainA/ trainB/ testA/ testB/. A bare name that is not a "
+    "folder resolves to ./datasets/<name> like the original.",
+)
 flags.DEFINE_string("data_dir", None, "Alias of --dataset_dir.")
 flags.DEFINE_integer("epoch", 200, "Number of training epochs.", lower_bound=1)
 flags.DEFINE_integer("epochs", None, "Alias of --epoch.", lower_bound=1)
-flags.DEFINE_integer("epoch_step", 100, "Epoch from which the learning rate decays linearly.",
-                     lower_bound=0)
+flags.DEFINE_integer(
+    "epoch_step", 100, "Epoch from which the learning rate decays linearly.", lower_bound=0
+)
 flags.DEFINE_integer("batch_size", 1, "Images per batch (per replica).", lower_bound=1)
-flags.DEFINE_integer("train_size", None, "Cap on image pairs per epoch (default: no cap).",
-                     lower_bound=1)
-flags.DEFINE_integer("load_size", 286, "Images are resized to this size, then cropped.",
-                     lower_bound=1)
-flags.DEFINE_integer("fine_size", 256, "Crop size (training) and resize size (test).",
-                     lower_bound=1)
-flags.DEFINE_integer("ngf", 64, "Generator base width (filters of the first conv layer).",
-                     lower_bound=1)
+flags.DEFINE_integer(
+    "train_size", None, "Cap on image pairs per epoch (default: no cap).", lower_bound=1
+)
+flags.DEFINE_integer(
+    "load_size", 286, "Images are resized to this size, then cropped.", lower_bound=1
+)
+flags.DEFINE_integer(
+    "fine_size", 256, "Crop size (training) and resize size (test).", lower_bound=1
+)
+flags.DEFINE_integer(
+    "ngf", 64, "Generator base width (filters of the first conv layer).", lower_bound=1
+)
 flags.DEFINE_integer("ndf", 64, "Discriminator base width.", lower_bound=1)
 flags.DEFINE_integer("num_blocks", 9, "Residual blocks of the ResNet generator.", lower_bound=0)
 flags.DEFINE_integer("input_nc", 3, "Channels of domain A images (1 or 3).")
@@ -42,35 +50,59 @@ flags.DEFINE_float("lr", 0.0002, "Initial Adam learning rate.")
 flags.DEFINE_float("beta1", 0.5, "Adam beta1 (beta2 0.999 and epsilon 1e-8 as TF1).")
 flags.DEFINE_enum("which_direction", "AtoB", ["AtoB", "BtoA"], "Test direction.")
 flags.DEFINE_enum("phase", "train", ["train", "test"], "train, or test (translate test images).")
-flags.DEFINE_integer("save_freq", 1000, "Save a checkpoint every this many steps (and at the end).",
-                     lower_bound=1)
-flags.DEFINE_integer("print_freq", 100, "Write sample images every this many steps (the "
-                     "original's name for the sampling frequency).", lower_bound=1)
+flags.DEFINE_integer(
+    "save_freq", 1000, "Save a checkpoint every this many steps (and at the end).", lower_bound=1
+)
+flags.DEFINE_integer(
+    "print_freq",
+    100,
+    "Write sample images every this many steps (the original's name for the sampling frequency).",
+    lower_bound=1,
+)
 flags.DEFINE_integer("sample_freq", None, "Alias of --print_freq.", lower_bound=1)
-flags.DEFINE_integer("log_freq", 10, "Write losses to TensorBoard/JSONL every this many steps.",
-                     lower_bound=1)
-flags.DEFINE_bool("continue_train", False, "Resume from the latest checkpoint in --checkpoint_dir "
-                  "(models, optimizer state, step, epoch, image pool).")
+flags.DEFINE_integer(
+    "log_freq", 10, "Write losses to TensorBoard/JSONL every this many steps.", lower_bound=1
+)
+flags.DEFINE_bool(
+    "continue_train",
+    False,
+    "Resume from the latest checkpoint in --checkpoint_dir "
+    "(models, optimizer state, step, epoch, image pool).",
+)
 flags.DEFINE_string("checkpoint_dir", "./checkpoint", "Checkpoint folder of the run.")
 flags.DEFINE_string("sample_dir", "./sample", "Folder for sample grids and their index.html.")
 flags.DEFINE_string("test_dir", "./test", "Folder for --phase=test outputs.")
-flags.DEFINE_string("log_dir", "./logs", "Folder for TensorBoard events and stats.jsonl.",
-                    allow_override=True)
+flags.DEFINE_string(
+    "log_dir", "./logs", "Folder for TensorBoard events and stats.jsonl.", allow_override=True
+)
 flags.DEFINE_float("L1_lambda", 10.0, "Weight of the cycle-consistency L1 terms.")
-flags.DEFINE_float("identity_lambda", 0.0, "Identity loss weight relative to L1_lambda "
-                   "(0 = off, as the original; 0.5 is the PyTorch CycleGAN value).")
+flags.DEFINE_float(
+    "identity_lambda",
+    0.0,
+    "Identity loss weight relative to L1_lambda "
+    "(0 = off, as the original; 0.5 is the PyTorch CycleGAN value).",
+)
 flags.DEFINE_bool("use_resnet", True, "ResNet generator (true) or U-Net generator (false).")
 flags.DEFINE_bool("use_lsgan", True, "Least-squares GAN loss (true) or sigmoid cross-entropy.")
 flags.DEFINE_integer("max_size", 50, "Image pool size; 0 disables the pool.", lower_bound=0)
 flags.DEFINE_integer("max_steps", None, "Stop after this many steps in total.", lower_bound=1)
 flags.DEFINE_integer("seed", 19, "Seed of every random draw (data order, crops, pool, init).")
-flags.DEFINE_bool("legacy_bytescale", False, "Min-max stretch every image on load and save like "
-                  "the original's scipy.misc I/O (needed to reproduce its exact pixels).")
+flags.DEFINE_bool(
+    "legacy_bytescale",
+    False,
+    "Min-max stretch every image on load and save like "
+    "the original's scipy.misc I/O (needed to reproduce its exact pixels).",
+)
 flags.DEFINE_bool("legacy_crop", False, "Crop offsets 1..load-fine as the original (never 0).")
-flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
-                  "tf.distribute strategy.")
-flags.DEFINE_bool("demo", False, "Train a small male<->female CycleGAN on the embedded LFW faces "
-                  "(scikit-image) and translate its test faces; flags given explicitly still win.")
+flags.DEFINE_enum(
+    "strategy", "default", ["default", "mirrored", "multi_worker"], "tf.distribute strategy."
+)
+flags.DEFINE_bool(
+    "demo",
+    False,
+    "Train a small male<->female CycleGAN on the embedded LFW faces "
+    "(scikit-image) and translate its test faces; flags given explicitly still win.",
+)
 flags.DEFINE_string("demo_dir", "./demo_output/cyclegan", "Where --demo writes data and results.")
 
 #: --demo preset: small enough for a 2-core CPU in a few minutes (faces are 25 x 25 px).
@@ -104,19 +136,23 @@ def resolve_config():
     preset = dict(DEMO_PRESET) if FLAGS.demo else {}
     if FLAGS.demo:
         root = FLAGS.demo_dir
-        preset.update({
-            "dataset_dir": os.path.join(root, "data"),
-            "checkpoint_dir": os.path.join(root, "checkpoint"),
-            "sample_dir": os.path.join(root, "sample"),
-            "test_dir": os.path.join(root, "test"),
-            "log_dir": os.path.join(root, "logs"),
-        })
+        preset.update(
+            {
+                "dataset_dir": os.path.join(root, "data"),
+                "checkpoint_dir": os.path.join(root, "checkpoint"),
+                "sample_dir": os.path.join(root, "sample"),
+                "test_dir": os.path.join(root, "test"),
+                "log_dir": os.path.join(root, "logs"),
+            }
+        )
     if FLAGS["data_dir"].present or FLAGS.data_dir:
         dataset_dir = FLAGS.data_dir
     else:
         dataset_dir = _value("dataset_dir", preset)
     epochs = FLAGS.epochs if FLAGS.epochs is not None else _value("epoch", preset)
-    sample_freq = FLAGS.sample_freq if FLAGS.sample_freq is not None else _value("print_freq", preset)
+    sample_freq = (
+        FLAGS.sample_freq if FLAGS.sample_freq is not None else _value("print_freq", preset)
+    )
     return CycleGANConfig(
         dataset_dir=dataset_dir,
         epochs=epochs,
@@ -165,8 +201,16 @@ def main(argv):
     if FLAGS.phase == "test":
         from facegan_tf.training.cyclegan_inference import translate
 
-        translate(config.checkpoint_dir, None, config.dataset_dir, FLAGS.which_direction,
-                  test_dir, config.fine_size, config.legacy_bytescale, "keep")
+        translate(
+            config.checkpoint_dir,
+            None,
+            config.dataset_dir,
+            FLAGS.which_direction,
+            test_dir,
+            config.fine_size,
+            config.legacy_bytescale,
+            "keep",
+        )
         return 0
     from facegan_tf.training.checkpointing import read_run_info
     from facegan_tf.training.cyclegan import CycleGANTrainer
@@ -180,16 +224,26 @@ def main(argv):
     trainer = CycleGANTrainer(config)
     if FLAGS.continue_train:
         restored = trainer.restore()
-        print(f"resumed {restored} at step {int(trainer.step.numpy())}, "
-              f"epoch {int(trainer.epoch.numpy())}")
+        print(
+            f"resumed {restored} at step {int(trainer.step.numpy())}, "
+            f"epoch {int(trainer.epoch.numpy())}"
+        )
     summary = trainer.fit()
     print(json.dumps({k: v for k, v in summary.items() if k != "losses"}))
     if FLAGS.demo:
         from facegan_tf.training.cyclegan_inference import translate
 
         for direction in ("AtoB", "BtoA"):
-            result = translate(config.checkpoint_dir, None, config.dataset_dir, direction,
-                               test_dir, config.fine_size, False, "png")
+            result = translate(
+                config.checkpoint_dir,
+                None,
+                config.dataset_dir,
+                direction,
+                test_dir,
+                config.fine_size,
+                False,
+                "png",
+            )
         print(f"samples: {os.path.join(config.sample_dir, 'index.html')}")
         print(f"test results: {result['index']}")
         print(f"checkpoint: {summary['checkpoint']}")

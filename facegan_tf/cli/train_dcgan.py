@@ -18,51 +18,82 @@ from facegan_tf.cli import common
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string("data_dir", "data/FFHQ/thumbnails128x128", "Folder of face images "
-                    "(sualab: the 70,000 FFHQ 128x128 thumbnails).")
-flags.DEFINE_string("save_dir", "./DCGAN_training_FFHQ_z_100_96crop",
-                    "Run folder: checkpoints, best/, samples/, logs/, learning_curve.png.")
+flags.DEFINE_string(
+    "data_dir",
+    "data/FFHQ/thumbnails128x128",
+    "Folder of face images (sualab: the 70,000 FFHQ 128x128 thumbnails).",
+)
+flags.DEFINE_string(
+    "save_dir",
+    "./DCGAN_training_FFHQ_z_100_96crop",
+    "Run folder: checkpoints, best/, samples/, logs/, learning_curve.png.",
+)
 flags.DEFINE_integer("image_size", 64, "Training resolution (power of two >= 8).", lower_bound=8)
 flags.DEFINE_integer("crop_size", 96, "Centre crop before resizing (0: none).", lower_bound=0)
 flags.DEFINE_integer("batch_size", 64, "Images per batch per replica.", lower_bound=1)
 flags.DEFINE_integer("num_epochs", 100, "Training epochs.", lower_bound=1)
 flags.DEFINE_float("init_learning_rate", 2e-4, "Adam learning rate (G and D).")
-flags.DEFINE_float("beta1", 0.9, "Adam beta1. 0.9 is what sualab actually ran (its momentum=0.5 "
-                   "never reached Adam); 0.5 is the DCGAN paper's value.")
+flags.DEFINE_float(
+    "beta1",
+    0.9,
+    "Adam beta1. 0.9 is what sualab actually ran (its momentum=0.5 "
+    "never reached Adam); 0.5 is the DCGAN paper's value.",
+)
 flags.DEFINE_float("beta2", 0.999, "Adam beta2.")
 flags.DEFINE_float("eps", 1e-8, "Adam epsilon (TF1 default 1e-8; Keras' default is 1e-7).")
 flags.DEFINE_integer("z_dim", 100, "Latent size.", lower_bound=1)
-flags.DEFINE_enum("z_distribution", "uniform", ["uniform", "normal"],
-                  "z ~ U(-1, 1) (sualab) or N(0, 1).")
+flags.DEFINE_enum(
+    "z_distribution", "uniform", ["uniform", "normal"], "z ~ U(-1, 1) (sualab) or N(0, 1)."
+)
 flags.DEFINE_integer("G_FC_layer_channel", 512, "Channels of G's 4x4 dense output.", lower_bound=1)
-flags.DEFINE_integer("G_channel", 64, "G base width (transposed convs 4x, 2x, 1x, then RGB).",
-                     lower_bound=1)
+flags.DEFINE_integer(
+    "G_channel", 64, "G base width (transposed convs 4x, 2x, 1x, then RGB).", lower_bound=1
+)
 flags.DEFINE_integer("D_channel", 64, "D base width (convs 1x, 2x, 4x, 8x).", lower_bound=1)
-flags.DEFINE_integer("g_steps_per_d", 2, "Generator updates per discriminator update (sualab 2).",
-                     lower_bound=1)
-flags.DEFINE_integer("eval_sample_size", 10000, "Generated images per FID evaluation.",
-                     lower_bound=2)
-flags.DEFINE_integer("batch_size_eval", 50, "Batch size when generating for FID and grids.",
-                     lower_bound=1)
-flags.DEFINE_integer("eval_every_epochs", 1, "Evaluate FID/KID every this many epochs (and at the "
-                     "last).", lower_bound=1)
-flags.DEFINE_float("score_threshold", 1e-4, "Keep a new best checkpoint when FID < best * (1 - "
-                   "score_threshold).")
+flags.DEFINE_integer(
+    "g_steps_per_d", 2, "Generator updates per discriminator update (sualab 2).", lower_bound=1
+)
+flags.DEFINE_integer(
+    "eval_sample_size", 10000, "Generated images per FID evaluation.", lower_bound=2
+)
+flags.DEFINE_integer(
+    "batch_size_eval", 50, "Batch size when generating for FID and grids.", lower_bound=1
+)
+flags.DEFINE_integer(
+    "eval_every_epochs",
+    1,
+    "Evaluate FID/KID every this many epochs (and at the last).",
+    lower_bound=1,
+)
+flags.DEFINE_float(
+    "score_threshold", 1e-4, "Keep a new best checkpoint when FID < best * (1 - score_threshold)."
+)
 flags.DEFINE_integer("sample_H", 20, "Rows of the per-epoch sample grid.", lower_bound=1)
 flags.DEFINE_integer("sample_W", 16, "Columns of the per-epoch sample grid.", lower_bound=1)
 flags.DEFINE_integer("log_every_steps", 10, "Write losses every this many steps.", lower_bound=1)
 flags.DEFINE_integer("max_steps", 0, "Stop after this many steps (0: no limit).", lower_bound=0)
 flags.DEFINE_integer("seed", 0, "Seed of every random draw (data order, z).")
-flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
-                  "tf.distribute strategy.")
-flags.DEFINE_bool("resume", False, "Continue the run in --save_dir (models, optimizers, step, "
-                  "epoch, best FID).")
-flags.DEFINE_string("fid_weights", "", "FID Inception weights file (default: the standard "
-                    "location; if missing, FID is skipped with instructions).")
-flags.DEFINE_integer("fid_batch_size", 16, "Images per FID feature-extraction batch.",
-                     lower_bound=1)
-flags.DEFINE_bool("demo", False, "Train a tiny DCGAN on the 100 embedded LFW faces "
-                  "(scikit-image) at 32x32; explicitly given flags still win.")
+flags.DEFINE_enum(
+    "strategy", "default", ["default", "mirrored", "multi_worker"], "tf.distribute strategy."
+)
+flags.DEFINE_bool(
+    "resume", False, "Continue the run in --save_dir (models, optimizers, step, epoch, best FID)."
+)
+flags.DEFINE_string(
+    "fid_weights",
+    "",
+    "FID Inception weights file (default: the standard "
+    "location; if missing, FID is skipped with instructions).",
+)
+flags.DEFINE_integer(
+    "fid_batch_size", 16, "Images per FID feature-extraction batch.", lower_bound=1
+)
+flags.DEFINE_bool(
+    "demo",
+    False,
+    "Train a tiny DCGAN on the 100 embedded LFW faces "
+    "(scikit-image) at 32x32; explicitly given flags still win.",
+)
 flags.DEFINE_string("demo_dir", "./demo_output/dcgan", "Run folder of --demo.")
 
 #: --demo preset: about two minutes of training on a 2-core CPU, FID/KID at the end only.
@@ -159,8 +190,10 @@ def main(argv):
     trainer = DCGANTrainer(config)
     if FLAGS.resume:
         restored = trainer.restore()
-        print(f"resumed {restored} at step {int(trainer.step.numpy())}, "
-              f"epoch {int(trainer.epoch.numpy())}")
+        print(
+            f"resumed {restored} at step {int(trainer.step.numpy())}, "
+            f"epoch {int(trainer.epoch.numpy())}"
+        )
     metrics, note = make_image_metrics(
         {"": faces.images}, FLAGS.fid_weights, FLAGS.fid_batch_size, cache_dir=config.save_dir
     )

@@ -59,7 +59,8 @@ flags.DEFINE_string("list_dir", "./data/ipcgan_lists", "Folder with train_age_gr
                     "(and source.txt, train_label_pair.txt).")
 flags.DEFINE_string("label_pair_file", None, "train_label_pair.txt ('<true> <false>' lines); "
                     "default <list_dir>/train_label_pair.txt if present, else generated.")
-flags.DEFINE_string("log_dir", None, "TensorBoard/JSONL folder (default <checkpoint_dir>/logs).")
+flags.DEFINE_string("summary_dir", None,
+                    "TensorBoard/JSONL folder (default <checkpoint_dir>/logs).")
 flags.DEFINE_integer("val_interval", 5000, "Write sample grids every this many steps.",
                      lower_bound=1)
 flags.DEFINE_integer("save_interval", 10000, "Save a checkpoint every this many steps.",
@@ -147,7 +148,7 @@ def resolve_config():
         fea_layer_name=FLAGS.fea_layer_name,
         checkpoint_dir=_value("checkpoint_dir", preset),
         sample_dir=_value("sample_dir", preset),
-        log_dir=FLAGS.log_dir,
+        log_dir=FLAGS.summary_dir,
         alexnet_pretrained_model=_value("alexnet_pretrained_model", preset),
         age_pretrained_model=_value("age_pretrained_model", preset),
         source_checkpoint_dir=FLAGS.source_checkpoint_dir,

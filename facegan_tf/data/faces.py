@@ -57,7 +57,7 @@ def center_crop_offset(side: int, crop: int) -> int:
 
 
 def preprocess_batch(images: np.ndarray, crop_size: int, image_size: int) -> np.ndarray:
-    """Centre crop then bilinear resize (no antialias) of uint8 [N, H, W, 3] -> uint8 [N, S, S, 3]."""
+    """Centre crop, then bilinear resize (no antialias): uint8 [N, H, W, 3] -> [N, S, S, 3]."""
     images = np.asarray(images)
     height, width = images.shape[1:3]
     if crop_size:
@@ -67,7 +67,9 @@ def preprocess_batch(images: np.ndarray, crop_size: int, image_size: int) -> np.
     if images.shape[1] == image_size and images.shape[2] == image_size:
         return images.astype(np.uint8)
     resized = tf.image.resize(
-        tf.constant(images, tf.float32), (image_size, image_size), method="bilinear",
+        tf.constant(images, tf.float32),
+        (image_size, image_size),
+        method="bilinear",
         antialias=False,
     )
     return np.clip(np.round(resized.numpy()), 0, 255).astype(np.uint8)
@@ -117,7 +119,9 @@ def load_images(
                     "(resize them first, e.g. to the 128x128 of FFHQ thumbnails)."
                 )
             chunk.append(image)
-        output[start : start + len(chunk)] = preprocess_batch(np.stack(chunk), crop_size, image_size)
+        output[start : start + len(chunk)] = preprocess_batch(
+            np.stack(chunk), crop_size, image_size
+        )
         if on_progress is not None:
             on_progress(len(chunk))
     return output
@@ -148,7 +152,8 @@ def scan_class_folders(root: str) -> tuple[tuple[str, ...], list[list[str]]]:
     if not os.path.isdir(root):
         raise FileNotFoundError(f"--data_dir {root!r} does not exist or is not a folder.")
     names = sorted(
-        entry for entry in os.listdir(root)
+        entry
+        for entry in os.listdir(root)
         if not entry.startswith(".") and os.path.isdir(os.path.join(root, entry))
     )
     if len(names) < 2:

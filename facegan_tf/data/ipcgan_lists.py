@@ -466,7 +466,7 @@ def parse_age_groups(spec: str) -> tuple[tuple[int, int | None], ...]:
                 f"'51-' or '51+' is open-ended). Received: age_groups={spec!r}"
             )
         groups.append(match)
-    for (low_a, high_a), (low_b, _) in zip(groups, groups[1:]):
+    for (_, high_a), (low_b, _) in zip(groups, groups[1:]):
         if high_a is None or low_b <= high_a:
             raise ValueError(
                 f"Age groups must be ascending and disjoint. Received: age_groups={spec!r}"

@@ -61,19 +61,22 @@ def _clip_round_off(eigenvalues: np.ndarray) -> np.ndarray:
     return np.where(eigenvalues > threshold, eigenvalues, 0.0)
 
 
-def sqrt_psd(matrix) -> np.ndarray:
-    """Symmetric square root of a symmetric PSD matrix by ``eigh`` (round-off eigenvalues -> 0)."""
-    matrix = np.asarray(matrix, dtype=np.float64)
-    eigenvalues, eigenvectors = np.linalg.eigh((matrix + matrix.T) / 2)
-    return (eigenvectors * np.sqrt(_clip_round_off(eigenvalues))) @ eigenvectors.T
-
-
 def trace_sqrt_product(sigma_1, sigma_2) -> float:
-    """Tr((S_1 S_2)^{1/2}) = sum_i sqrt(lambda_i(R S_2 R)), R = S_1^{1/2}, float64."""
-    root = sqrt_psd(sigma_1)
-    middle = root @ np.asarray(sigma_2, dtype=np.float64) @ root
-    eigenvalues = np.linalg.eigvalsh((middle + middle.T) / 2)
-    return float(np.sqrt(_clip_round_off(eigenvalues)).sum())
+    """Tr((S_1 S_2)^{1/2}) = sum_i sqrt(lambda_i(R S_2 R)), R = S_1^{1/2}, in float64.
+
+    With S_1 = V diag(l) V^T, the non-zero eigenvalues of R S_2 R are those of the k x k
+    matrix B^T S_2 B, B = V_k diag(sqrt(l_k)) over the k non-zero eigenvalues of S_1; for a
+    rank-deficient S_1 (N <= D) this is a much smaller second eigenproblem.
+    """
+    sigma_1 = np.asarray(sigma_1, dtype=np.float64)
+    sigma_2 = np.asarray(sigma_2, dtype=np.float64)
+    eigenvalues, eigenvectors = np.linalg.eigh((sigma_1 + sigma_1.T) / 2)
+    eigenvalues = _clip_round_off(eigenvalues)
+    keep = eigenvalues > 0
+    basis = eigenvectors[:, keep] * np.sqrt(eigenvalues[keep])
+    middle = basis.T @ sigma_2 @ basis
+    inner = np.linalg.eigvalsh((middle + middle.T) / 2)
+    return float(np.sqrt(_clip_round_off(inner)).sum())
 
 
 def frechet_distance(mu_1, sigma_1, mu_2, sigma_2) -> float:
@@ -95,6 +98,11 @@ def frechet_distance(mu_1, sigma_1, mu_2, sigma_2) -> float:
     value = (diff @ diff + np.trace(sigma_1) + np.trace(sigma_2)
              - 2.0 * trace_sqrt_product(sigma_1, sigma_2))
     return float(value)
+
+
+def fid_sqrt_scale(fid: float) -> float:
+    """sqrt(FID), the scale sualab/DCGAN_Face_gen_tf reports; never compare it with an FID."""
+    return float(np.sqrt(max(fid, 0.0)))
 
 
 def fid_from_features(features_1, features_2) -> float:

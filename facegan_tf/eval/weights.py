@@ -33,12 +33,10 @@ from collections import OrderedDict
 import numpy as np
 
 from facegan_tf.eval.inception import (
-    FID_NETWORK_ID,
     UNIT_ARRAYS,
     FIDInceptionV3,
     check_weight_arrays,
     conv_specs,
-    expected_weight_shapes,
 )
 
 WEIGHTS_FILENAME = "fid_inception_v3_2015_12_05.npz"
@@ -683,18 +681,6 @@ def convert_any(path: str) -> dict:
         f"unknown weights source {path!r}: expected default_1.pt (TorchScript), a pytorch-fid "
         f".pth state dict, or classify_image_graph_def.pb / inception-2015-12-05.tgz"
     )
-
-
-def describe() -> dict:
-    """Provenance recorded next to results."""
-    return {
-        "network": FID_NETWORK_ID,
-        "weights_file": WEIGHTS_FILENAME,
-        "weights_sha256": FID_WEIGHTS_SHA256,
-        "source": f"{WHEEL_REQUIREMENT}:{WHEEL_MEMBER}",
-        "source_sha256": TORCHSCRIPT_SHA256,
-        "num_arrays": len(expected_weight_shapes()),
-    }
 
 
 # --------------------------------------------------------------------------------------------

@@ -54,7 +54,9 @@ def infer_hparams(checkpoint: LegacyCheckpoint) -> dict:
         first = shapes[f"{g}/g_e1_c/Conv/weights"]
         last_name = f"{g}/g_pred_c/Conv/weights"
         if last_name not in shapes:
-            raise LegacyCheckpointError(f"{checkpoint.prefix!r}: ResNet generator without {last_name}.")
+            raise LegacyCheckpointError(
+                f"{checkpoint.prefix!r}: ResNet generator without {last_name}."
+            )
         output_channels = shapes[last_name][3]
         blocks = {
             int(m.group(1))
@@ -71,7 +73,9 @@ def infer_hparams(checkpoint: LegacyCheckpoint) -> dict:
         first = shapes[f"{g}/g_e1_conv/Conv/weights"]
         last_name = f"{g}/g_d8/Conv2d_transpose/weights"
         if last_name not in shapes:
-            raise LegacyCheckpointError(f"{checkpoint.prefix!r}: U-Net generator without {last_name}.")
+            raise LegacyCheckpointError(
+                f"{checkpoint.prefix!r}: U-Net generator without {last_name}."
+            )
         output_channels = shapes[last_name][2]
         num_blocks = 0
     else:
@@ -150,9 +154,7 @@ def load(kind: str, path: str, image_size: int | None = None) -> tuple[dict, dic
     hparams = infer_hparams(checkpoint)
     models = build_models(hparams, image_size)
     all_weights = [w for model in models.values() for w in model.weights]
-    report = load_strict(
-        checkpoint, weight_sources(models), all_weights, OPTIMIZER_IGNORE_PATTERNS
-    )
+    report = load_strict(checkpoint, weight_sources(models), all_weights, OPTIMIZER_IGNORE_PATTERNS)
     info = {
         **hparams,
         "prefix": report.prefix,

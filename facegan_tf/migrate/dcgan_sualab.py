@@ -165,9 +165,7 @@ def weight_sources(generator, discriminator) -> list[WeightSource]:
         sources += _dense_or_conv_sources(deconv, f"{scope}/kernel", f"{scope}/bias", "generator")
     for index, conv in enumerate(discriminator.convs):
         scope = tf1_layer_name("discriminator", "conv2d", index)
-        sources += _dense_or_conv_sources(
-            conv, f"{scope}/kernel", f"{scope}/bias", "discriminator"
-        )
+        sources += _dense_or_conv_sources(conv, f"{scope}/kernel", f"{scope}/bias", "discriminator")
     for index, norm in enumerate(discriminator.norms):
         sources += _bn_sources(
             norm, tf1_layer_name("discriminator", "batch_normalization", index), "discriminator"

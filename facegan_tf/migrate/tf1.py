@@ -90,8 +90,7 @@ class LegacyCheckpoint:
                 f"Cannot read TF checkpoint {self.prefix!r}: {error}"
             ) from error
         self.shapes: dict[str, tuple[int, ...]] = {
-            name: tuple(shape)
-            for name, shape in self._reader.get_variable_to_shape_map().items()
+            name: tuple(shape) for name, shape in self._reader.get_variable_to_shape_map().items()
         }
 
     def __contains__(self, name: str) -> bool:

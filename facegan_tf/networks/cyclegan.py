@@ -63,6 +63,44 @@ def _check_side(inputs, multiple: int, minimum: int, model_name: str) -> None:
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class ResidualBlock(layers.Layer):
+    """xhujoy ``residule_block``: reflect pad 1, conv 3x3 ``<p>_c1``, IN ``<p>_bn1``, ReLU,
+    reflect pad 1, conv 3x3 ``<p>_c2``, IN ``<p>_bn2``, plus the input (no ReLU after the sum).
+
+    Args:
+        filters: channels of the input and of both convolutions.
+        prefix: TF1 scope prefix of the sub-layers (``g_r1`` ... ``g_rN``).
+    """
+
+    def __init__(self, filters: int, prefix: str, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.prefix = prefix
+        self.pad1 = ReflectionPadding2D(1, name=f"{prefix}_pad1")
+        self.conv1 = _conv(filters, 3, 1, "valid", f"{prefix}_c1")
+        self.norm1 = InstanceNormalization(name=f"{prefix}_bn1")
+        self.pad2 = ReflectionPadding2D(1, name=f"{prefix}_pad2")
+        self.conv2 = _conv(filters, 3, 1, "valid", f"{prefix}_c2")
+        self.norm2 = InstanceNormalization(name=f"{prefix}_bn2")
+
+    def build(self, input_shape):
+        self.conv1.build(self.pad1.compute_output_shape(input_shape))
+        self.norm1.build(input_shape)
+        self.conv2.build(self.pad2.compute_output_shape(input_shape))
+        self.norm2.build(input_shape)
+
+    def call(self, inputs):
+        y = ops.relu(self.norm1(self.conv1(self.pad1(inputs))))
+        return inputs + self.norm2(self.conv2(self.pad2(y)))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "prefix": self.prefix}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class ResnetGenerator(keras.Model):
     """xhujoy ``generator_resnet``: two stride-2 downsamplings, residual blocks, two upsamplings.
 
@@ -93,18 +131,9 @@ class ResnetGenerator(keras.Model):
         self.e2_norm = InstanceNormalization(name="g_e2_bn")
         self.e3_conv = _conv(ngf * 4, 3, 2, "same", "g_e3_c")
         self.e3_norm = InstanceNormalization(name="g_e3_bn")
-        self.block_layers = []
-        for i in range(1, num_blocks + 1):
-            self.block_layers.append(
-                (
-                    ReflectionPadding2D(1, name=f"g_r{i}_pad1"),
-                    _conv(ngf * 4, 3, 1, "valid", f"g_r{i}_c1"),
-                    InstanceNormalization(name=f"g_r{i}_bn1"),
-                    ReflectionPadding2D(1, name=f"g_r{i}_pad2"),
-                    _conv(ngf * 4, 3, 1, "valid", f"g_r{i}_c2"),
-                    InstanceNormalization(name=f"g_r{i}_bn2"),
-                )
-            )
+        self.blocks = [
+            ResidualBlock(ngf * 4, f"g_r{i}", name=f"g_r{i}") for i in range(1, num_blocks + 1)
+        ]
         self.d1_deconv = _deconv(ngf * 2, 3, "g_d1_dc")
         self.d1_norm = InstanceNormalization(name="g_d1_bn")
         self.d2_deconv = _deconv(ngf, 3, "g_d2_dc")
@@ -117,9 +146,8 @@ class ResnetGenerator(keras.Model):
         x = ops.relu(self.e1_norm(self.e1_conv(self.pad_in(inputs))))
         x = ops.relu(self.e2_norm(self.e2_conv(x)))
         x = ops.relu(self.e3_norm(self.e3_conv(x)))
-        for pad1, conv1, norm1, pad2, conv2, norm2 in self.block_layers:
-            y = ops.relu(norm1(conv1(pad1(x))))
-            x = x + norm2(conv2(pad2(y)))
+        for block in self.blocks:
+            x = block(x)
         x = ops.relu(self.d1_norm(self.d1_deconv(x)))
         x = ops.relu(self.d2_norm(self.d2_deconv(x)))
         return ops.tanh(self.pred_conv(self.pad_out(x)))

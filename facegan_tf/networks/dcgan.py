@@ -70,6 +70,20 @@ def _batch_norm(name: str, momentum: float, epsilon: float) -> layers.BatchNorma
     return layers.BatchNormalization(momentum=momentum, epsilon=epsilon, name=name)
 
 
+def _attach(model, attribute: str, layer_list: list) -> None:
+    """Keeps ``layer_list`` reachable as ``model.<attribute>`` while every layer is also a
+    named attribute (its layer name), so that `tf.train.Checkpoint` tracks each one,
+    including non-trainable weights such as batch-norm moving statistics (layers held
+    only in a Python list are not part of the TF object graph)."""
+    for layer in layer_list:
+        setattr(model, layer.name, layer)
+    object.__setattr__(model, f"_{attribute}_names", tuple(layer.name for layer in layer_list))
+
+
+def _attached(model, attribute: str) -> list:
+    return [getattr(model, name) for name in getattr(model, f"_{attribute}_names")]
+
+
 def generator_widths(channels: int, num_upsamplings: int, image_channels: int) -> list[int]:
     """Output channels of the transposed convolutions: channels * 2**(n-2-i), then the image.
 
@@ -137,10 +151,10 @@ class DCGANGenerator(keras.Model):
         )
         self.reshape = layers.Reshape((4, 4, fc_channels), name="g_reshape")
         widths = generator_widths(channels, self.num_upsamplings, image_channels)
-        self.norms = [_batch_norm("g_bn_0", bn_momentum, bn_epsilon)]
-        self.deconvs = []
+        norms = [_batch_norm("g_bn_0", bn_momentum, bn_epsilon)]
+        deconvs = []
         for index, width in enumerate(widths):
-            self.deconvs.append(
+            deconvs.append(
                 layers.Conv2DTranspose(
                     width,
                     5,
@@ -151,15 +165,26 @@ class DCGANGenerator(keras.Model):
                 )
             )
             if index < len(widths) - 1:
-                self.norms.append(_batch_norm(f"g_bn_{index + 1}", bn_momentum, bn_epsilon))
+                norms.append(_batch_norm(f"g_bn_{index + 1}", bn_momentum, bn_epsilon))
+        _attach(self, "norms", norms)
+        _attach(self, "deconvs", deconvs)
+
+    @property
+    def norms(self) -> list:
+        return _attached(self, "norms")
+
+    @property
+    def deconvs(self) -> list:
+        return _attached(self, "deconvs")
 
     def _synthesise(self, latent, training):
+        norms, deconvs = self.norms, self.deconvs
         x = self.reshape(self.dense(latent))
-        x = ops.relu(self.norms[0](x, training=training))
-        for index, deconv in enumerate(self.deconvs):
+        x = ops.relu(norms[0](x, training=training))
+        for index, deconv in enumerate(deconvs):
             x = deconv(x)
-            if index < len(self.deconvs) - 1:
-                x = ops.relu(self.norms[index + 1](x, training=training))
+            if index < len(deconvs) - 1:
+                x = ops.relu(norms[index + 1](x, training=training))
         return ops.tanh(x)
 
     def call(self, z, training=False):
@@ -215,10 +240,10 @@ class DCGANDiscriminator(keras.Model):
         self.batch_norm = bool(batch_norm)
         self.bn_momentum = bn_momentum
         self.bn_epsilon = bn_epsilon
-        self.convs = []
-        self.norms = []
+        convs = []
+        norms = []
         for index, width in enumerate(discriminator_widths(channels, self.num_downsamplings)):
-            self.convs.append(
+            convs.append(
                 layers.Conv2D(
                     width,
                     5,
@@ -229,7 +254,9 @@ class DCGANDiscriminator(keras.Model):
                 )
             )
             if index > 0 and self.batch_norm:
-                self.norms.append(_batch_norm(f"d_bn_{index}", bn_momentum, bn_epsilon))
+                norms.append(_batch_norm(f"d_bn_{index}", bn_momentum, bn_epsilon))
+        _attach(self, "convs", convs)
+        _attach(self, "norms", norms)
         self.flatten = layers.Flatten(name="d_flatten")
         self.dense = layers.Dense(1, kernel_initializer=_normal_init(), name="d_dense")
 
@@ -241,12 +268,21 @@ class DCGANDiscriminator(keras.Model):
                 f"{expected[1]}, {expected[2]}]. Received: shape={tuple(images.shape)}"
             )
 
+    @property
+    def convs(self) -> list:
+        return _attached(self, "convs")
+
+    @property
+    def norms(self) -> list:
+        return _attached(self, "norms")
+
     def features(self, x, training=False):
         """The flattened last feature map (input of the logit layer)."""
+        norms = self.norms
         for index, conv in enumerate(self.convs):
             x = conv(x)
             if index > 0 and self.batch_norm:
-                x = self.norms[index - 1](x, training=training)
+                x = norms[index - 1](x, training=training)
             x = ops.leaky_relu(x, negative_slope=LEAKY_SLOPE)
         return self.flatten(x)
 
@@ -412,22 +448,28 @@ class MLPConditionalGenerator(keras.Model):
         self.bn_momentum = bn_momentum
         self.bn_epsilon = bn_epsilon
         self.label_embedding = _label_embedding(num_classes, num_classes, "g_label_embedding")
-        self.hidden = [layers.Dense(u, name=f"g_fc_{i}") for i, u in enumerate(hidden_units)]
-        self.norms = [
-            _batch_norm(f"g_bn_{i}", bn_momentum, bn_epsilon) for i in range(1, len(hidden_units))
-        ]
-        self.output_dense = layers.Dense(
-            image_size * image_size * image_channels, name="g_fc_out"
+        _attach(
+            self, "hidden", [layers.Dense(u, name=f"g_fc_{i}") for i, u in enumerate(hidden_units)]
         )
+        _attach(
+            self,
+            "norms",
+            [
+                _batch_norm(f"g_bn_{i}", bn_momentum, bn_epsilon)
+                for i in range(1, len(hidden_units))
+            ],
+        )
+        self.output_dense = layers.Dense(image_size * image_size * image_channels, name="g_fc_out")
         self.reshape = layers.Reshape((image_size, image_size, image_channels), name="g_reshape")
 
     def call(self, z, labels, training=False):
         embedded = self.label_embedding(ops.cast(labels, "int32"))
         x = ops.concatenate([ops.cast(z, embedded.dtype), embedded], axis=-1)
-        for index, dense in enumerate(self.hidden):
+        norms = _attached(self, "norms")
+        for index, dense in enumerate(_attached(self, "hidden")):
             x = dense(x)
             if index > 0:
-                x = self.norms[index - 1](x, training=training)
+                x = norms[index - 1](x, training=training)
             x = ops.leaky_relu(x, negative_slope=LEAKY_SLOPE)
         return ops.tanh(self.reshape(self.output_dense(x)))
 
@@ -481,11 +523,17 @@ class MLPConditionalDiscriminator(keras.Model):
         self.dropout_rate = float(dropout_rate)
         self.label_embedding = _label_embedding(num_classes, num_classes, "d_label_embedding")
         self.flatten = layers.Flatten(name="d_flatten")
-        self.hidden = [layers.Dense(u, name=f"d_fc_{i}") for i, u in enumerate(hidden_units)]
-        self.dropouts = [
-            layers.Dropout(self.dropout_rate, name=f"d_dropout_{i}")
-            for i in range(1, len(hidden_units))
-        ]
+        _attach(
+            self, "hidden", [layers.Dense(u, name=f"d_fc_{i}") for i, u in enumerate(hidden_units)]
+        )
+        _attach(
+            self,
+            "dropouts",
+            [
+                layers.Dropout(self.dropout_rate, name=f"d_dropout_{i}")
+                for i in range(1, len(hidden_units))
+            ],
+        )
         self.output_dense = layers.Dense(1, name="d_fc_out")
 
     def call(self, images, labels, training=False):
@@ -496,10 +544,11 @@ class MLPConditionalDiscriminator(keras.Model):
             )
         embedded = self.label_embedding(ops.cast(labels, "int32"))
         x = ops.concatenate([ops.cast(self.flatten(images), embedded.dtype), embedded], axis=-1)
-        for index, dense in enumerate(self.hidden):
+        dropouts = _attached(self, "dropouts")
+        for index, dense in enumerate(_attached(self, "hidden")):
             x = dense(x)
             if index > 0 and self.dropout_rate > 0:
-                x = self.dropouts[index - 1](x, training=training)
+                x = dropouts[index - 1](x, training=training)
             x = ops.leaky_relu(x, negative_slope=LEAKY_SLOPE)
         return self.output_dense(x)
 

@@ -108,9 +108,22 @@ class ConditionalGANConfig:
             raise ValueError(f"--model must be one of {MODELS}. Received: model={self.model!r}")
         _check_positive(
             self,
-            ("batch_size", "num_epochs", "z_dim", "fc_channels", "g_channels", "d_channels",
-             "n_critic", "eval_sample_size", "batch_size_eval", "eval_every_epochs", "sample_H",
-             "sample_W", "log_every_steps", "max_to_keep"),
+            (
+                "batch_size",
+                "num_epochs",
+                "z_dim",
+                "fc_channels",
+                "g_channels",
+                "d_channels",
+                "n_critic",
+                "eval_sample_size",
+                "batch_size_eval",
+                "eval_every_epochs",
+                "sample_H",
+                "sample_W",
+                "log_every_steps",
+                "max_to_keep",
+            ),
         )
         if self.num_classes < 2:
             raise ValueError(
@@ -124,7 +137,9 @@ class ConditionalGANConfig:
         _check_image_size(self.image_size)
         _check_adam(self)
         if self.loss and self.loss not in LOSSES:
-            raise ValueError(f"--loss must be one of {LOSSES} or empty. Received: loss={self.loss!r}")
+            raise ValueError(
+                f"--loss must be one of {LOSSES} or empty. Received: loss={self.loss!r}"
+            )
         if self.loss and self.model not in DEFAULT_LOSS:
             raise ValueError(
                 f"--loss applies to cgan and cdcgan only ({self.model} has a fixed loss). "
@@ -159,8 +174,15 @@ class ConditionalGANConfig:
 
 
 ARCHITECTURE_FIELDS = (
-    "model", "num_classes", "image_size", "z_dim", "fc_channels", "g_channels", "d_channels",
-    "mlp_g_units", "mlp_d_units",
+    "model",
+    "num_classes",
+    "image_size",
+    "z_dim",
+    "fc_channels",
+    "g_channels",
+    "d_channels",
+    "mlp_g_units",
+    "mlp_d_units",
 )
 
 
@@ -169,28 +191,45 @@ def build_conditional_models(config: ConditionalGANConfig) -> dict:
     k, size = config.num_classes, config.image_size
     if config.model == "cgan":
         generator = MLPConditionalGenerator(
-            num_classes=k, z_dim=config.z_dim, image_size=size, hidden_units=config.mlp_g_units,
-            bn_epsilon=config.bn_epsilon, name="generator",
+            num_classes=k,
+            z_dim=config.z_dim,
+            image_size=size,
+            hidden_units=config.mlp_g_units,
+            bn_epsilon=config.bn_epsilon,
+            name="generator",
         )
         discriminator = MLPConditionalDiscriminator(
-            num_classes=k, image_size=size, hidden_units=config.mlp_d_units,
-            dropout_rate=config.mlp_dropout, name="discriminator",
+            num_classes=k,
+            image_size=size,
+            hidden_units=config.mlp_d_units,
+            dropout_rate=config.mlp_dropout,
+            name="discriminator",
         )
     else:
         generator = ConditionalDCGANGenerator(
-            num_classes=k, z_dim=config.z_dim, fc_channels=config.fc_channels,
-            channels=config.g_channels, image_size=size, bn_epsilon=config.bn_epsilon,
+            num_classes=k,
+            z_dim=config.z_dim,
+            fc_channels=config.fc_channels,
+            channels=config.g_channels,
+            image_size=size,
+            bn_epsilon=config.bn_epsilon,
             name="generator",
         )
         if config.model == "acgan":
             discriminator = ACGANDiscriminator(
-                num_classes=k, channels=config.d_channels, image_size=size,
-                bn_epsilon=config.bn_epsilon, name="discriminator",
+                num_classes=k,
+                channels=config.d_channels,
+                image_size=size,
+                bn_epsilon=config.bn_epsilon,
+                name="discriminator",
             )
         else:
             discriminator = ConditionalDCGANDiscriminator(
-                num_classes=k, channels=config.d_channels, image_size=size,
-                batch_norm=config.model != "cwgan_gp", bn_epsilon=config.bn_epsilon,
+                num_classes=k,
+                channels=config.d_channels,
+                image_size=size,
+                batch_norm=config.model != "cwgan_gp",
+                bn_epsilon=config.bn_epsilon,
                 name="discriminator",
             )
     labels = tf.zeros((1,), tf.int32)
@@ -209,11 +248,15 @@ class ConditionalGANTrainer(GANLoopTrainer):
     KIND = KIND
     ARCHITECTURE_FIELDS = ARCHITECTURE_FIELDS
 
-    def __init__(self, config: ConditionalGANConfig, strategy: tf.distribute.Strategy | None = None):
+    def __init__(
+        self, config: ConditionalGANConfig, strategy: tf.distribute.Strategy | None = None
+    ):
         super().__init__(config, strategy)
         self._compiled = {}
         count = config.sample_H * config.sample_W
-        self.sample_z = fixed_z(count, config.z_dim, config.z_distribution, config.seed, SEED_FIXED_Z)
+        self.sample_z = fixed_z(
+            count, config.z_dim, config.z_distribution, config.seed, SEED_FIXED_Z
+        )
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -232,12 +275,16 @@ class ConditionalGANTrainer(GANLoopTrainer):
         count = tf.shape(real)[0]
         replica = replica_id()
         z = sample_z(
-            (count, self.config.z_dim), self.config.z_distribution,
+            (count, self.config.z_dim),
+            self.config.z_distribution,
             step_seed(self.config.seed, SEED_Z, step, replica),
         )
         fake_labels = tf.random.stateless_uniform(
-            (count,), step_seed(self.config.seed, SEED_LABELS, step, replica),
-            minval=0, maxval=self.config.num_classes, dtype=tf.int32,
+            (count,),
+            step_seed(self.config.seed, SEED_LABELS, step, replica),
+            minval=0,
+            maxval=self.config.num_classes,
+            dtype=tf.int32,
         )
         return real, tf.cast(batch["label"], tf.int32), z, fake_labels
 
@@ -275,7 +322,8 @@ class ConditionalGANTrainer(GANLoopTrainer):
             fake = generator(z, fake_labels, training=True)
             adv, cls = discriminator(fake, training=True)
             g_loss = self.average(
-                0.5 * (losses.bce_loss(adv, 1.0) + losses.class_cross_entropy_loss(fake_labels, cls))
+                0.5
+                * (losses.bce_loss(adv, 1.0) + losses.class_cross_entropy_loss(fake_labels, cls))
             )
         self.apply("generator", tape, g_loss)
         with tf.GradientTape() as tape:
@@ -290,8 +338,9 @@ class ConditionalGANTrainer(GANLoopTrainer):
             )
             d_loss = self.average(0.5 * (d_real + d_fake))
         self.apply("discriminator", tape, d_loss)
-        correct = tf.cast(tf.equal(tf.argmax(real_cls, axis=-1, output_type=tf.int32), labels),
-                          tf.float32)
+        correct = tf.cast(
+            tf.equal(tf.argmax(real_cls, axis=-1, output_type=tf.int32), labels), tf.float32
+        )
         return {
             "g_loss": g_loss,
             "d_loss": d_loss,
@@ -388,16 +437,19 @@ class ConditionalGANTrainer(GANLoopTrainer):
                 [
                     self.generate(
                         self.sample_z[i : i + self.config.batch_size_eval],
-                        np.full(len(self.sample_z[i : i + self.config.batch_size_eval]), index,
-                                np.int32),
+                        np.full(
+                            len(self.sample_z[i : i + self.config.batch_size_eval]), index, np.int32
+                        ),
                     )
                     for i in range(0, len(self.sample_z), self.config.batch_size_eval)
                 ]
             )
             paths.append(
                 self.save_sample_grid(
-                    os.path.join(sample_dir, f"{name}_{step}.png"), images,
-                    self.config.sample_H, self.config.sample_W,
+                    os.path.join(sample_dir, f"{name}_{step}.png"),
+                    images,
+                    self.config.sample_H,
+                    self.config.sample_W,
                 )
             )
         self.write_sample_page(

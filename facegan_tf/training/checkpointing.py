@@ -49,6 +49,52 @@ def check_run_kind(directory: str, expected_kind: str) -> dict:
     return info
 
 
+def trackable_variables(model) -> dict:
+    """The variables of a Keras model as a dict keyed by variable path.
+
+    Keras 3 models keep layers held in Python lists outside TF's object graph, so a
+    `tf.train.Checkpoint` of the model object would silently miss their weights. Saving
+    this dict instead records every variable under its stable path (e.g.
+    ``generator_a2b/g_r1_c1/kernel``).
+    """
+    variables = {variable.path: variable for variable in model.weights}
+    if len(variables) != len(model.weights):
+        raise ValueError(f"Model {model.name!r} has two weights with one path.")
+    weight_ids = {id(variable) for variable in model.weights}
+    others = [variable for variable in model.variables if id(variable) not in weight_ids]
+    for index, variable in enumerate(others):
+        # Random-state variables (dropout seeds) have process-global names; number them.
+        variables[f"random_state_{index}"] = variable
+    return variables
+
+
+def as_trackables(objects: dict) -> dict:
+    """Replaces every Keras model in ``objects`` by `trackable_variables` of it."""
+    import keras
+
+    return {
+        name: trackable_variables(obj) if isinstance(obj, keras.Model) else obj
+        for name, obj in objects.items()
+    }
+
+
+def restore_models(path: str, **models) -> None:
+    """Restores only the given Keras models from a `TrainingCheckpoint` file.
+
+    Raises:
+        ValueError: a variable of a model is missing from the checkpoint or has another
+            shape.
+    """
+    checkpoint = tf.train.Checkpoint(**as_trackables(models))
+    try:
+        checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as error:
+        raise ValueError(
+            f"Checkpoint {path!r} does not fit the model (different widths, architecture or a "
+            f"damaged file): {str(error).splitlines()[0][:400]}"
+        ) from error
+
+
 class TrainingCheckpoint:
     """Everything needed to resume a run exactly, saved and restored as one unit.
 
@@ -59,7 +105,8 @@ class TrainingCheckpoint:
         max_to_keep: how many checkpoints to keep.
         enabled: False on non-chief workers, which then save to a temporary folder (every
             worker must take part in the save under multi-worker strategies).
-        **objects: trackables (models, optimisers, variables) to save.
+        **objects: trackables (optimisers, variables, modules) and Keras models to save;
+            models are saved through `trackable_variables`.
     """
 
     def __init__(
@@ -75,9 +122,9 @@ class TrainingCheckpoint:
         self.kind = kind
         self.config = config
         self.enabled = enabled
-        self.checkpoint = tf.train.Checkpoint(**objects)
-        save_dir = directory if enabled else os.path.join(
-            directory, ".worker_tmp", str(os.getpid())
+        self.checkpoint = tf.train.Checkpoint(**as_trackables(objects))
+        save_dir = (
+            directory if enabled else os.path.join(directory, ".worker_tmp", str(os.getpid()))
         )
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, save_dir, max_to_keep=max_to_keep, checkpoint_name="ckpt"

@@ -95,8 +95,16 @@ class CycleGANConfig:
 
     def __post_init__(self):
         positive = (
-            "epochs", "batch_size", "load_size", "fine_size", "ngf", "ndf", "save_freq",
-            "sample_freq", "log_freq", "max_to_keep",
+            "epochs",
+            "batch_size",
+            "load_size",
+            "fine_size",
+            "ngf",
+            "ndf",
+            "save_freq",
+            "sample_freq",
+            "log_freq",
+            "max_to_keep",
         )
         for name in positive:
             if getattr(self, name) < 1:
@@ -144,7 +152,8 @@ class CycleGANConfig:
             raise ValueError(f"--max_steps must be >= 1. Received: max_steps={self.max_steps}")
         if not 0 < self.beta1 < 1 or self.lr <= 0:
             raise ValueError(
-                f"--lr must be > 0 and --beta1 in (0, 1). Received: lr={self.lr}, beta1={self.beta1}"
+                "--lr must be > 0 and --beta1 in (0, 1). "
+                f"Received: lr={self.lr}, beta1={self.beta1}"
             )
 
     def to_dict(self) -> dict:
@@ -155,7 +164,8 @@ class CycleGANConfig:
 
 
 def learning_rate_for_epoch(config: CycleGANConfig, epoch: int) -> float:
-    """xhujoy schedule: ``lr`` before ``epoch_step``, then ``lr * (epochs - e) / (epochs - epoch_step)``."""
+    """xhujoy schedule: ``lr`` before ``epoch_step``, then
+    ``lr * (epochs - e) / (epochs - epoch_step)``."""
     if epoch < config.epoch_step or config.epochs == config.epoch_step:
         return config.lr
     return config.lr * (config.epochs - epoch) / (config.epochs - config.epoch_step)
@@ -167,15 +177,25 @@ def build_cyclegan_models(config: CycleGANConfig) -> dict[str, keras.Model]:
     common = {"use_resnet": config.use_resnet, "ngf": config.ngf, "num_blocks": config.num_blocks}
     return {
         "generator_a2b": build_generator(
-            output_channels=config.output_nc, input_channels=config.input_nc,
-            image_size=size, name="generator_a2b", **common,
+            output_channels=config.output_nc,
+            input_channels=config.input_nc,
+            image_size=size,
+            name="generator_a2b",
+            **common,
         ),
         "generator_b2a": build_generator(
-            output_channels=config.input_nc, input_channels=config.output_nc,
-            image_size=size, name="generator_b2a", **common,
+            output_channels=config.input_nc,
+            input_channels=config.output_nc,
+            image_size=size,
+            name="generator_b2a",
+            **common,
         ),
-        "discriminator_a": build_discriminator(config.ndf, config.input_nc, size, "discriminator_a"),
-        "discriminator_b": build_discriminator(config.ndf, config.output_nc, size, "discriminator_b"),
+        "discriminator_a": build_discriminator(
+            config.ndf, config.input_nc, size, "discriminator_a"
+        ),
+        "discriminator_b": build_discriminator(
+            config.ndf, config.output_nc, size, "discriminator_b"
+        ),
     }
 
 
@@ -200,6 +220,7 @@ class CycleGANTrainer:
         self.global_batch = config.batch_size * self.replicas
         self.chief = is_chief(self.strategy)
         size = config.fine_size
+        keras.utils.set_random_seed(config.seed)
         with self.strategy.scope():
             self.models = build_cyclegan_models(config)
             self.g_optimizer = _adam(config)
@@ -276,7 +297,9 @@ class CycleGANTrainer:
         self.g_optimizer.apply_gradients(zip(gradients, self.generator_variables))
 
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-        pool_seed = tf.stack([tf.cast(config.seed, tf.int64), step * 1024 + tf.cast(replica, tf.int64)])
+        pool_seed = tf.stack(
+            [tf.cast(config.seed, tf.int64), step * 1024 + tf.cast(replica, tf.int64)]
+        )
         pool_a, pool_b = self.pool.query(fake_a, fake_b, pool_seed)
 
         with tf.GradientTape() as tape:
@@ -323,21 +346,26 @@ class CycleGANTrainer:
         return self._train_step(distributed_batch)
 
     # ------------------------------------------------------------------------ resuming
-    def restore(self) -> str:
-        """Restores the latest checkpoint of ``config.checkpoint_dir`` (``--continue_train``)."""
+    def restore(self, path: str | None = None) -> str:
+        """Restores ``path`` or the latest checkpoint of ``config.checkpoint_dir``
+        (``--continue_train``)."""
         info = read_run_info(self.config.checkpoint_dir)
         if info is not None and info.get("kind") == KIND:
             saved = {k: info["config"].get(k) for k in ARCHITECTURE_FIELDS}
             wanted = self.config.architecture()
-            differing = {k: (saved[k], wanted[k]) for k in ARCHITECTURE_FIELDS if saved[k] != wanted[k]}
+            differing = {
+                k: (saved[k], wanted[k]) for k in ARCHITECTURE_FIELDS if saved[k] != wanted[k]
+            }
             if differing:
-                details = ", ".join(f"{k}: checkpoint {a!r} vs flags {b!r}" for k, (a, b) in differing.items())
+                details = ", ".join(
+                    f"{k}: checkpoint {a!r} vs flags {b!r}" for k, (a, b) in differing.items()
+                )
                 raise ValueError(
                     f"--continue_train: the checkpoint in {self.config.checkpoint_dir!r} was "
                     f"made with another architecture ({details}). Use the same flags or "
                     "another --checkpoint_dir."
                 )
-        return self.checkpoint.restore()
+        return self.checkpoint.restore(path)
 
     # ------------------------------------------------------------------------- the loop
     def set_learning_rate(self, epoch: int) -> float:
@@ -399,10 +427,21 @@ class CycleGANTrainer:
                     elapsed = time.perf_counter() - step_start
                     if step % config.log_freq == 0 or step == total_steps or step == start_step + 1:
                         last_losses = {k: float(v) for k, v in values.items()}
-                        stats.write(step, {**last_losses, "learning_rate": rate,
-                                           "images_per_second": self.global_batch / max(elapsed, 1e-9)})
-                    bar.update(1, epoch=epoch, g=float(values["g_loss"]), d=float(values["d_loss"]),
-                               img_s=round(self.global_batch / max(elapsed, 1e-9), 2))
+                        stats.write(
+                            step,
+                            {
+                                **last_losses,
+                                "learning_rate": rate,
+                                "images_per_second": self.global_batch / max(elapsed, 1e-9),
+                            },
+                        )
+                    bar.update(
+                        1,
+                        epoch=epoch,
+                        g=float(values["g_loss"]),
+                        d=float(values["d_loss"]),
+                        img_s=round(self.global_batch / max(elapsed, 1e-9), 2),
+                    )
                     if step % config.sample_freq == 0:
                         self.write_samples(sample_a, sample_b, epoch, step, stats)
                     if step % config.save_freq == 0:
@@ -426,7 +465,9 @@ class CycleGANTrainer:
         self.write_samples(sample_a, sample_b, int(self.epoch.numpy()), step, stats)
         stats.close()
         if self.skipped.count:
-            logger.warning("%d image file(s) could not be decoded and were skipped", self.skipped.count)
+            logger.warning(
+                "%d image file(s) could not be decoded and were skipped", self.skipped.count
+            )
         return {
             "step": step,
             "epoch": int(self.epoch.numpy()),
@@ -448,7 +489,10 @@ class CycleGANTrainer:
 
         def load(paths, channels):
             return np.stack(
-                [load_for_model(p, size, self.config.legacy_bytescale, channels) for p in paths[:count]]
+                [
+                    load_for_model(p, size, self.config.legacy_bytescale, channels)
+                    for p in paths[:count]
+                ]
             ).astype(np.float32)
 
         return load(source_a, self.config.input_nc), load(source_b, self.config.output_nc)
@@ -466,14 +510,19 @@ class CycleGANTrainer:
         os.makedirs(self.config.sample_dir, exist_ok=True)
         scale = max(1, 128 // self.config.fine_size)
         names = []
-        for direction, rows in (("A2B", (sample_a, fake_b, rec_a)), ("B2A", (sample_b, fake_a, rec_b))):
+        for direction, rows in (
+            ("A2B", (sample_a, fake_b, rec_a)),
+            ("B2A", (sample_b, fake_a, rec_b)),
+        ):
             grid = np.stack(rows, axis=1).reshape(-1, *rows[0].shape[1:])
             path = os.path.join(self.config.sample_dir, f"{direction}_{epoch:03d}_{step:07d}.png")
             save_grid(path, grid, rows=len(rows[0]), cols=3, scale=scale)
             names.append(path)
         stats.write_images(step, {"samples/fake_B": fake_b, "samples/fake_A": fake_a})
         samples = sorted(
-            f for f in os.listdir(self.config.sample_dir) if f.endswith(".png") and f[:3] in ("A2B", "B2A")
+            f
+            for f in os.listdir(self.config.sample_dir)
+            if f.endswith(".png") and f[:3] in ("A2B", "B2A")
         )
         rows = {}
         for name in samples:

@@ -20,7 +20,7 @@ from facegan_tf.data.images import (
 from facegan_tf.data.unpaired import load_for_model
 from facegan_tf.fileio import write_json_atomic
 from facegan_tf.migrate.tf1 import STATE_FILE
-from facegan_tf.training.checkpointing import check_run_kind, read_run_info
+from facegan_tf.training.checkpointing import check_run_kind, read_run_info, restore_models
 from facegan_tf.training.cyclegan import KIND, CycleGANConfig, build_cyclegan_models
 from facegan_tf.training.progress import ProgressBar
 from facegan_tf.training.samples import write_gallery
@@ -40,7 +40,11 @@ def find_legacy_folder(checkpoint_dir: str, dataset_name: str | None, fine_size:
         return checkpoint_dir
     candidates = []
     if dataset_name:
-        candidates.append(os.path.join(checkpoint_dir, f"{os.path.basename(dataset_name.rstrip('/'))}_{fine_size}"))
+        candidates.append(
+            os.path.join(
+                checkpoint_dir, f"{os.path.basename(dataset_name.rstrip('/'))}_{fine_size}"
+            )
+        )
     subfolders = [
         os.path.join(checkpoint_dir, name)
         for name in sorted(os.listdir(checkpoint_dir))
@@ -71,18 +75,14 @@ def load_cyclegan_models(
     info = read_run_info(checkpoint_dir)
     if info is not None:
         check_run_kind(checkpoint_dir, KIND)
-        config = CycleGANConfig(**{
-            k: v for k, v in info["config"].items() if k in CycleGANConfig.__dataclass_fields__
-        })
+        config = CycleGANConfig(
+            **{k: v for k, v in info["config"].items() if k in CycleGANConfig.__dataclass_fields__}
+        )
         models = build_cyclegan_models(config)
         latest = tf.train.latest_checkpoint(checkpoint_dir)
         if latest is None:
             raise FileNotFoundError(f"{checkpoint_dir!r} has a run file but no checkpoint.")
-        checkpoint = tf.train.Checkpoint(**models)
-        try:
-            checkpoint.restore(latest).expect_partial().assert_existing_objects_matched()
-        except (AssertionError, ValueError, tf.errors.OpError) as error:
-            raise ValueError(f"Cannot load {latest!r}: {str(error).splitlines()[0][:300]}") from error
+        restore_models(latest, **models)
         return models, {"source": "facegan_tf", "checkpoint": latest, **config.architecture()}
     legacy = find_legacy_folder(checkpoint_dir, dataset_name, fine_size)
     if legacy is None:
@@ -138,7 +138,9 @@ def translate_folder(
         chunk, images = [], []
         for path in paths[start : start + batch_size]:
             try:
-                images.append(load_for_model(path, fine_size, legacy_bytescale_mode, input_channels))
+                images.append(
+                    load_for_model(path, fine_size, legacy_bytescale_mode, input_channels)
+                )
                 chunk.append(path)
             except (ImageReadError, OSError) as error:
                 logger.warning("skipping %s", error)
@@ -159,7 +161,10 @@ def translate_folder(
     manifest = os.path.join(test_dir, f"{direction}_manifest.json")
     write_json_atomic(
         manifest,
-        {"direction": direction, "rows": [[os.path.abspath(i), os.path.abspath(o)] for i, o in rows]},
+        {
+            "direction": direction,
+            "rows": [[os.path.abspath(i), os.path.abspath(o)] for i, o in rows],
+        },
     )
     index = write_index(test_dir)
     return {"written": written, "skipped": skipped, "index": index}
@@ -177,7 +182,10 @@ def write_index(test_dir: str) -> str:
                 captions.append(f"{direction}: {os.path.basename(input_path)}")
                 table.append([input_path, output_path])
     return write_gallery(
-        os.path.join(test_dir, "index.html"), "CycleGAN test results", ["input", "output"], table,
+        os.path.join(test_dir, "index.html"),
+        "CycleGAN test results",
+        ["input", "output"],
+        table,
         captions=captions,
     )
 
@@ -192,12 +200,23 @@ def collect_test_inputs(source: str | None, dataset_dir: str | None, direction: 
         raise ValueError("Give --source (a folder of images) or --dataset_dir (uses testA/testB).")
     from facegan_tf.data.unpaired import resolve_dataset_dir
 
-    folder = os.path.join(resolve_dataset_dir(dataset_dir), "testA" if direction == "AtoB" else "testB")
+    folder = os.path.join(
+        resolve_dataset_dir(dataset_dir), "testA" if direction == "AtoB" else "testB"
+    )
     return list_images(folder, what=f"test folder for --which_direction={direction}")
 
 
-def translate(checkpoint_dir, source, dataset_dir, direction, test_dir, fine_size,
-              legacy_bytescale_mode=False, output_format="keep", progress=True) -> dict:
+def translate(
+    checkpoint_dir,
+    source,
+    dataset_dir,
+    direction,
+    test_dir,
+    fine_size,
+    legacy_bytescale_mode=False,
+    output_format="keep",
+    progress=True,
+) -> dict:
     """Loads the generator for ``direction`` from ``checkpoint_dir`` and translates ``source``
     (or the test folder of ``dataset_dir``) into ``test_dir``."""
     paths = collect_test_inputs(source, dataset_dir, direction)
@@ -205,8 +224,15 @@ def translate(checkpoint_dir, source, dataset_dir, direction, test_dir, fine_siz
     key = "generator_a2b" if direction == "AtoB" else "generator_b2a"
     input_channels = info.get("input_nc", 3) if direction == "AtoB" else info.get("output_nc", 3)
     result = translate_folder(
-        models[key], paths, test_dir, direction, fine_size, input_channels,
-        legacy_bytescale_mode, output_format, progress=progress,
+        models[key],
+        paths,
+        test_dir,
+        direction,
+        fine_size,
+        input_channels,
+        legacy_bytescale_mode,
+        output_format,
+        progress=progress,
     )
     result["checkpoint"] = info["checkpoint"]
     result["checkpoint_source"] = info["source"]

@@ -51,11 +51,14 @@ def _check_positive(config, names) -> None:
 def _check_adam(config) -> None:
     if config.init_learning_rate <= 0:
         raise ValueError(
-            f"--init_learning_rate must be > 0. Received: init_learning_rate={config.init_learning_rate}"
+            "--init_learning_rate must be > 0. "
+            f"Received: init_learning_rate={config.init_learning_rate}"
         )
     for name in ("beta1", "beta2"):
         if not 0.0 <= getattr(config, name) < 1.0:
-            raise ValueError(f"--{name} must be in [0, 1). Received: {name}={getattr(config, name)}")
+            raise ValueError(
+                f"--{name} must be in [0, 1). Received: {name}={getattr(config, name)}"
+            )
     if config.eps <= 0:
         raise ValueError(f"--eps must be > 0. Received: eps={config.eps}")
 
@@ -107,24 +110,42 @@ class DCGANConfig:
     def __post_init__(self):
         _check_positive(
             self,
-            ("batch_size", "num_epochs", "z_dim", "fc_channels", "g_channels", "d_channels",
-             "g_steps_per_d", "eval_sample_size", "batch_size_eval", "eval_every_epochs",
-             "sample_H", "sample_W", "log_every_steps", "max_to_keep"),
+            (
+                "batch_size",
+                "num_epochs",
+                "z_dim",
+                "fc_channels",
+                "g_channels",
+                "d_channels",
+                "g_steps_per_d",
+                "eval_sample_size",
+                "batch_size_eval",
+                "eval_every_epochs",
+                "sample_H",
+                "sample_W",
+                "log_every_steps",
+                "max_to_keep",
+            ),
         )
         _check_image_size(self.image_size)
         _check_adam(self)
         if self.crop_size < 0:
-            raise ValueError(f"--crop_size must be >= 0 (0: no crop). Received: crop_size={self.crop_size}")
+            raise ValueError(
+                f"--crop_size must be >= 0 (0: no crop). Received: crop_size={self.crop_size}"
+            )
         if self.z_distribution not in Z_DISTRIBUTIONS:
             raise ValueError(
                 f"--z_distribution must be one of {Z_DISTRIBUTIONS}. "
                 f"Received: z_distribution={self.z_distribution!r}"
             )
         if self.max_steps < 0:
-            raise ValueError(f"--max_steps must be >= 0 (0: no limit). Received: max_steps={self.max_steps}")
+            raise ValueError(
+                f"--max_steps must be >= 0 (0: no limit). Received: max_steps={self.max_steps}"
+            )
         if not 0 <= self.score_threshold < 1:
             raise ValueError(
-                f"--score_threshold must be in [0, 1). Received: score_threshold={self.score_threshold}"
+                "--score_threshold must be in [0, 1). "
+                f"Received: score_threshold={self.score_threshold}"
             )
 
     def to_dict(self) -> dict:
@@ -154,15 +175,21 @@ class DCGANTrainer(GANLoopTrainer):
         super().__init__(config, strategy)
         self._compiled_step = None
         self.sample_z = fixed_z(
-            config.sample_H * config.sample_W, config.z_dim, config.z_distribution,
-            config.seed, SEED_FIXED_Z,
+            config.sample_H * config.sample_W,
+            config.z_dim,
+            config.z_distribution,
+            config.seed,
+            SEED_FIXED_Z,
         )
 
     def build(self):
         config = self.config
         generator = DCGANGenerator(
-            z_dim=config.z_dim, fc_channels=config.fc_channels, channels=config.g_channels,
-            image_size=config.image_size, name="generator",
+            z_dim=config.z_dim,
+            fc_channels=config.fc_channels,
+            channels=config.g_channels,
+            image_size=config.image_size,
+            name="generator",
         )
         discriminator = DCGANDiscriminator(
             channels=config.d_channels, image_size=config.image_size, name="discriminator"
@@ -233,8 +260,10 @@ class DCGANTrainer(GANLoopTrainer):
             ]
         )
         path = self.save_sample_grid(
-            os.path.join(sample_dir, f"sample_image_{step}.png"), images,
-            self.config.sample_H, self.config.sample_W,
+            os.path.join(sample_dir, f"sample_image_{step}.png"),
+            images,
+            self.config.sample_H,
+            self.config.sample_W,
         )
         self.write_sample_page(sample_dir, "DCGAN samples (fixed z, newest first)")
         return [path]

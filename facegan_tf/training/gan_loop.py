@@ -3,6 +3,7 @@
 A subclass builds its models and optimisers and defines one training step; this class
 provides what every noise-to-image GAN run needs, following sualab's ``Optimizer.train``:
 
+* initial weights drawn after ``keras.utils.set_random_seed(seed)``;
 * an epoch loop over full global batches, resumable mid-epoch (step, epoch, batch position,
   best FID and every optimiser slot are in the checkpoint; all randomness is a function of
   (seed, step, replica) or (seed, epoch));
@@ -23,6 +24,7 @@ import os
 import time
 from collections.abc import Callable
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -93,6 +95,7 @@ class GANLoopTrainer:
         self.replicas = self.strategy.num_replicas_in_sync
         self.global_batch = config.batch_size * self.replicas
         self.chief = is_chief(self.strategy)
+        keras.utils.set_random_seed(int(config.seed))
         with self.strategy.scope():
             self.models, self.optimizers = self.build()
             for name, optimizer in self.optimizers.items():
@@ -110,12 +113,20 @@ class GANLoopTrainer:
             **{f"{name}_optimizer": opt for name, opt in self.optimizers.items()},
         )
         self.checkpoint = TrainingCheckpoint(
-            config.save_dir, self.KIND, config.to_dict(), max_to_keep=config.max_to_keep,
-            enabled=self.chief, **objects,
+            config.save_dir,
+            self.KIND,
+            config.to_dict(),
+            max_to_keep=config.max_to_keep,
+            enabled=self.chief,
+            **objects,
         )
         self.best_checkpoint = TrainingCheckpoint(
-            os.path.join(config.save_dir, "best"), self.KIND, config.to_dict(), max_to_keep=1,
-            enabled=self.chief, **objects,
+            os.path.join(config.save_dir, "best"),
+            self.KIND,
+            config.to_dict(),
+            max_to_keep=1,
+            enabled=self.chief,
+            **objects,
         )
         self.history = {"steps": [], "epochs": []}
 
@@ -231,15 +242,23 @@ class GANLoopTrainer:
         stats = StatsWriter(os.path.join(config.save_dir, "logs"), enabled=self.chief)
         start_step = int(self.step.numpy())
         bar = ProgressBar(
-            max(total_steps - start_step, 0), label=self.KIND, unit="step", enabled=progress and self.chief
+            max(total_steps - start_step, 0),
+            label=self.KIND,
+            unit="step",
+            enabled=progress and self.chief,
         )
         started = time.perf_counter()
         last: dict = {}
         try:
-            while int(self.epoch.numpy()) < config.num_epochs and int(self.step.numpy()) < total_steps:
+            while (
+                int(self.epoch.numpy()) < config.num_epochs and int(self.step.numpy()) < total_steps
+            ):
                 epoch = int(self.epoch.numpy())
                 dataset = epoch_dataset(
-                    faces, self.global_batch, config.seed, epoch,
+                    faces,
+                    self.global_batch,
+                    config.seed,
+                    epoch,
                     skip_batches=int(self.batch_in_epoch.numpy()),
                 )
                 for batch in self.strategy.experimental_distribute_dataset(dataset):
@@ -252,7 +271,10 @@ class GANLoopTrainer:
                         self.history["steps"].append({"step": step, **last})
                         stats.write(step, {f"Loss/{k}": v for k, v in last.items()})
                     bar.update(
-                        1, epoch=epoch, g=float(values["g_loss"]), d=float(values["d_loss"]),
+                        1,
+                        epoch=epoch,
+                        g=float(values["g_loss"]),
+                        d=float(values["d_loss"]),
                         img_s=round(self.global_batch / max(time.perf_counter() - tick, 1e-9), 1),
                     )
                     if step >= total_steps:
@@ -288,12 +310,12 @@ class GANLoopTrainer:
         step = int(self.step.numpy())
         self.write_epoch_samples(epoch, step)
         record = {"epoch": epoch + 1, "step": step}
-        evaluate = metrics is not None and (
-            (epoch + 1) % config.eval_every_epochs == 0 or final
-        )
+        evaluate = metrics is not None and ((epoch + 1) % config.eval_every_epochs == 0 or final)
         if evaluate:
             record.update(self.evaluate(metrics))
-            stats.write(step, {f"Metrics/{k}": v for k, v in record.items() if k not in ("epoch", "step")})
+            stats.write(
+                step, {f"Metrics/{k}": v for k, v in record.items() if k not in ("epoch", "step")}
+            )
         score = record.get("fid")
         if score is not None and math.isfinite(score):
             best = float(self.best_fid.numpy())
@@ -339,23 +361,32 @@ class GANLoopTrainer:
             "D loss": [(r["step"], r["d_loss"]) for r in steps if "d_loss" in r],
         }
         metric_names = sorted(
-            {k for r in self.history["epochs"] for k in r if k.startswith(("fid", "kid"))
-             and not k.startswith("kid_std")}
+            {
+                k
+                for r in self.history["epochs"]
+                for k in r
+                if k.startswith(("fid", "kid")) and not k.startswith("kid_std")
+            }
         )
         metrics = {
             name: [(r["epoch"], r[name]) for r in self.history["epochs"] if name in r]
             for name in metric_names
         }
         return save_learning_curve(
-            os.path.join(self.config.save_dir, "learning_curve.png"), losses, metrics,
+            os.path.join(self.config.save_dir, "learning_curve.png"),
+            losses,
+            metrics,
             title=f"{self.KIND}: G loss (red), D loss (blue)",
         )
 
     def write_sample_page(self, sample_dir: str, title: str) -> str:
         names = sorted((f for f in os.listdir(sample_dir) if f.endswith(".png")), reverse=True)
         return write_gallery(
-            os.path.join(sample_dir, "index.html"), title, ["samples"],
-            [[os.path.join(sample_dir, n)] for n in names], captions=names,
+            os.path.join(sample_dir, "index.html"),
+            title,
+            ["samples"],
+            [[os.path.join(sample_dir, n)] for n in names],
+            captions=names,
         )
 
     def save_sample_grid(self, path: str, images: np.ndarray, rows: int, cols: int) -> str:

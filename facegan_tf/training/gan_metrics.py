@@ -69,7 +69,13 @@ def make_image_metrics(
                 "dimensions): FID is strongly biased upwards at this size; compare KID"
             )
         metrics[key] = _metric(
-            feature_model, real_features, mu_real, sigma_real, batch_size, progress, frechet,
+            feature_model,
+            real_features,
+            mu_real,
+            sigma_real,
+            batch_size,
+            progress,
+            frechet,
             extract_features,
         )
     return metrics, "; ".join(notes)
@@ -82,7 +88,10 @@ def _real_features(key, images, model, batch_size, cache_dir, progress, extract_
             if int(data["num_images"]) == len(images):
                 return data["features"]
     features = extract_features(
-        model, images, batch_size=batch_size, progress=progress,
+        model,
+        images,
+        batch_size=batch_size,
+        progress=progress,
         label=f"FID real {key or 'all'}",
     )
     if path:
@@ -93,8 +102,9 @@ def _real_features(key, images, model, batch_size, cache_dir, progress, extract_
     return features
 
 
-def _metric(model, real_features, mu_real, sigma_real, batch_size, progress, frechet,
-            extract_features):
+def _metric(
+    model, real_features, mu_real, sigma_real, batch_size, progress, frechet, extract_features
+):
     def metric(fake_uint8: np.ndarray) -> dict:
         features = extract_features(
             model, fake_uint8, batch_size=batch_size, progress=progress, label="FID fake"

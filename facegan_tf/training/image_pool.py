@@ -35,12 +35,8 @@ class ImagePool(tf.Module):
             "aggregation": tf.VariableAggregation.ONLY_FIRST_REPLICA,
             "trainable": False,
         }
-        self.images_a = tf.Variable(
-            tf.zeros([slots, *batch_shape_a]), name="images_a", **sync
-        )
-        self.images_b = tf.Variable(
-            tf.zeros([slots, *batch_shape_b]), name="images_b", **sync
-        )
+        self.images_a = tf.Variable(tf.zeros([slots, *batch_shape_a]), name="images_a", **sync)
+        self.images_b = tf.Variable(tf.zeros([slots, *batch_shape_b]), name="images_b", **sync)
         self.count = tf.Variable(0, dtype=tf.int32, name="count", **sync)
 
     def query(self, fake_a: tf.Tensor, fake_b: tf.Tensor, seed: tf.Tensor):

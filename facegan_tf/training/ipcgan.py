@@ -240,6 +240,7 @@ class IPCGANTrainer:
         self.chief = is_chief(self.strategy)
         extra = {}
         with self.strategy.scope():
+            keras.utils.set_random_seed(config.seed)
             self.models = build_ipcgan_models(config)
             if config.source_checkpoint_dir:
                 self._transfer(config.source_checkpoint_dir)
@@ -421,9 +422,14 @@ class IPCGANTrainer:
         return self.checkpoint.save(int(self.step.numpy()))
 
     # ------------------------------------------------------------------------ loop
-    def fit(self, lists: IPCGANLists | None = None, progress: bool = True) -> dict:
-        """Trains until ``max_steps``; writes stats, samples and checkpoints."""
+    def fit(
+        self, lists: IPCGANLists | None = None, progress: bool = True,
+        until_step: int | None = None,
+    ) -> dict:
+        """Trains until ``max_steps`` (or ``until_step``, if smaller); writes stats, samples
+        and checkpoints, and saves at the end."""
         config = self.config
+        last_step = min(config.max_steps, until_step or config.max_steps)
         if lists is None:
             lists = load_ipcgan_lists(
                 config.list_dir, config.image_root, config.age_groups, "train",
@@ -436,7 +442,7 @@ class IPCGANTrainer:
             )
         sampler = IPCGANSampler(lists, self.global_batch, config.seed)
         start = int(self.step.numpy())
-        remaining = max(config.max_steps - start, 0)
+        remaining = max(last_step - start, 0)
         log_dir = config.log_dir or os.path.join(config.checkpoint_dir, "logs")
         stats = StatsWriter(log_dir, enabled=self.chief)
         sample_sources = self._sample_sources(lists)
@@ -454,7 +460,7 @@ class IPCGANTrainer:
                     values = self.train_step(batch)
                     step = int(self.step.numpy())
                     seconds = time.perf_counter() - step_start
-                    if step % config.log_freq == 0 or step == config.max_steps or step == start + 1:
+                    if step % config.log_freq == 0 or step == last_step or step == start + 1:
                         last = {k: float(v) for k, v in values.items()}
                         stats.write(step, {
                             **{f"Loss/{k}": v for k, v in last.items()},
@@ -467,7 +473,7 @@ class IPCGANTrainer:
                     if step % config.save_interval == 0:
                         self.save()
                         last_saved = step
-                    if step >= config.max_steps:
+                    if step >= last_step:
                         break
             finally:
                 bar.close()

@@ -65,7 +65,12 @@ def write_gallery(
 
     def cell(value: str) -> str:
         if isinstance(value, str) and os.path.splitext(value)[1].lower() in (
-            ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp",
+            ".png",
+            ".jpg",
+            ".jpeg",
+            ".bmp",
+            ".gif",
+            ".webp",
         ):
             rel = os.path.relpath(os.path.abspath(value), base).replace(os.sep, "/")
             src = html.escape(_quote_path(rel), quote=True)
@@ -79,7 +84,7 @@ def write_gallery(
         first = f"<td>{html.escape(captions[index])}</td>" if captions else ""
         body.append("<tr>" + first + "".join(cell(v) for v in row) + "</tr>")
     page = (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{html.escape(title)}</title>\n"
         "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px;text-align:center}"

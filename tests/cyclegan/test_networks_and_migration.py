@@ -110,7 +110,12 @@ def test_discriminators_match_original_graph(legacy, golden):
 
 def test_load_legacy_accepts_prefix_and_returns_the_four_models():
     models = load_legacy("cyclegan_xhujoy", os.path.join(LEGACY_FOLDER, "cyclegan.model-1002"))
-    assert sorted(models) == ["discriminator_a", "discriminator_b", "generator_a2b", "generator_b2a"]
+    assert sorted(models) == [
+        "discriminator_a",
+        "discriminator_b",
+        "generator_a2b",
+        "generator_b2a",
+    ]
 
 
 def _write_tf1_checkpoint(prefix, tensors):

@@ -23,17 +23,22 @@ def test_conditional_variants_shapes_and_config_round_trip():
     z, labels = np.zeros((3, 8), "float32"), np.array([0, 1, 2])
     images = np.zeros((3, 16, 16, 3), "float32")
     generator = dcgan.ConditionalDCGANGenerator(
-        num_classes=3, z_dim=8, fc_channels=8, channels=4, image_size=16)
+        num_classes=3, z_dim=8, fc_channels=8, channels=4, image_size=16
+    )
     assert generator(z, labels).shape == (3, 16, 16, 3)
     clone = dcgan.ConditionalDCGANGenerator.from_config(generator.get_config())
     assert clone(z, labels).shape == (3, 16, 16, 3)
     critic = dcgan.ConditionalDCGANDiscriminator(
-        num_classes=3, channels=4, image_size=16, batch_norm=False)
+        num_classes=3, channels=4, image_size=16, batch_norm=False
+    )
     assert critic(images, labels).shape == (3, 1)
-    assert not any(isinstance(l, keras.layers.BatchNormalization) for l in critic._flatten_layers())
+    norms = [x for x in critic._flatten_layers() if isinstance(x, keras.layers.BatchNormalization)]
+    assert not norms
     adv, cls = dcgan.ACGANDiscriminator(num_classes=3, channels=4, image_size=16)(images)
     assert adv.shape == (3, 1) and cls.shape == (3, 3)
-    mlp_g = dcgan.MLPConditionalGenerator(num_classes=3, z_dim=8, image_size=16, hidden_units=(8, 8))
+    mlp_g = dcgan.MLPConditionalGenerator(
+        num_classes=3, z_dim=8, image_size=16, hidden_units=(8, 8)
+    )
     assert mlp_g(z, labels).shape == (3, 16, 16, 3)
     mlp_d = dcgan.MLPConditionalDiscriminator(num_classes=3, image_size=16, hidden_units=(8, 8))
     assert mlp_d(images, labels).shape == (3, 1)

@@ -22,10 +22,25 @@ def two_class_faces(count=1600, seed=0):
 
 def tiny_cgan_config(model, save_dir, **overrides):
     values = dict(
-        model=model, save_dir=str(save_dir), image_size=SIZE, batch_size=16, num_epochs=2,
-        z_dim=8, fc_channels=16, g_channels=8, d_channels=8, mlp_g_units=(128, 256),
-        mlp_d_units=(128, 128), sample_H=2, sample_W=4, eval_sample_size=16, batch_size_eval=16,
-        log_every_steps=10, init_learning_rate=2e-3, n_critic=2, class_names=("dark", "bright"),
+        model=model,
+        save_dir=str(save_dir),
+        image_size=SIZE,
+        batch_size=16,
+        num_epochs=2,
+        z_dim=8,
+        fc_channels=16,
+        g_channels=8,
+        d_channels=8,
+        mlp_g_units=(128, 256),
+        mlp_d_units=(128, 128),
+        sample_H=2,
+        sample_W=4,
+        eval_sample_size=16,
+        batch_size_eval=16,
+        log_every_steps=10,
+        init_learning_rate=2e-3,
+        n_critic=2,
+        class_names=("dark", "bright"),
     )
     values.update(overrides)
     return ConditionalGANConfig(**values)
@@ -77,9 +92,20 @@ def test_dcgan_resume_is_exact(tmp_path):
 
     def config(save_dir, max_steps):
         return DCGANConfig(
-            save_dir=str(save_dir), image_size=SIZE, batch_size=8, num_epochs=2, z_dim=8,
-            fc_channels=8, g_channels=4, d_channels=4, sample_H=1, sample_W=2,
-            eval_sample_size=4, batch_size_eval=4, max_steps=max_steps, beta1=0.5,
+            save_dir=str(save_dir),
+            image_size=SIZE,
+            batch_size=8,
+            num_epochs=2,
+            z_dim=8,
+            fc_channels=8,
+            g_channels=4,
+            d_channels=4,
+            sample_H=1,
+            sample_W=2,
+            eval_sample_size=4,
+            batch_size_eval=4,
+            max_steps=max_steps,
+            beta1=0.5,
         )
 
     straight = DCGANTrainer(config(tmp_path / "a", 8))
@@ -108,9 +134,19 @@ def test_dcgan_step_matches_an_independent_computation(tmp_path):
     images = np.random.default_rng(5).integers(0, 256, (8, SIZE, SIZE, 3), dtype=np.uint8)
     data = FaceSet(images, np.zeros(8, np.int32), ("faces",), "random")
     cfg = DCGANConfig(
-        save_dir=str(tmp_path), image_size=SIZE, batch_size=8, num_epochs=1, z_dim=8,
-        fc_channels=8, g_channels=4, d_channels=4, sample_H=1, sample_W=2,
-        eval_sample_size=4, batch_size_eval=4, max_steps=1,
+        save_dir=str(tmp_path),
+        image_size=SIZE,
+        batch_size=8,
+        num_epochs=1,
+        z_dim=8,
+        fc_channels=8,
+        g_channels=4,
+        d_channels=4,
+        sample_H=1,
+        sample_W=2,
+        eval_sample_size=4,
+        batch_size_eval=4,
+        max_steps=1,
     )
     trainer = DCGANTrainer(cfg)
     generator, discriminator = trainer.models["generator"], trainer.models["discriminator"]
@@ -121,7 +157,7 @@ def test_dcgan_step_matches_an_independent_computation(tmp_path):
     from facegan_tf.data.faces import epoch_permutation
     from facegan_tf.training.gan_loop import SEED_Z, step_seed
 
-    real = (images[epoch_permutation(8, 0, 0)].astype(np.float32) / 127.5 - 1.0)
+    real = images[epoch_permutation(8, 0, 0)].astype(np.float32) / 127.5 - 1.0
     seed = step_seed(0, SEED_Z, 1, 0)
     z = tf.random.stateless_uniform((8, 8), seed, minval=-1.0, maxval=1.0)
     g_ref, d_ref = DCGANTrainer.build(trainer)[0].values()
@@ -131,8 +167,11 @@ def test_dcgan_step_matches_an_independent_computation(tmp_path):
         v.assign(value)
 
     def sce(logits, target):
-        return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
-            labels=tf.fill(tf.shape(logits), target), logits=logits))
+        return tf.reduce_mean(
+            tf.nn.sigmoid_cross_entropy_with_logits(
+                labels=tf.fill(tf.shape(logits), target), logits=logits
+            )
+        )
 
     def adam_update(variables, grads, state, t, lr=2e-4, b1=0.9, b2=0.999, eps=1e-8):
         for i, (v, g) in enumerate(zip(variables, grads)):
@@ -151,12 +190,20 @@ def test_dcgan_step_matches_an_independent_computation(tmp_path):
     for t in (1, 2):
         with tf.GradientTape() as tape:
             g_loss = sce(d_ref(g_ref(z, training=True), training=True), 1.0)
-        adam_update(g_ref.trainable_variables,
-                    tape.gradient(g_loss, g_ref.trainable_variables), g_state, t)
-    for ours, ref in zip(generator.trainable_variables, g_ref.trainable_variables):
-        np.testing.assert_allclose(ours.numpy(), ref.numpy(), atol=2e-6, err_msg=ours.path)
-    for ours, ref in zip(discriminator.trainable_variables, d_ref.trainable_variables):
-        np.testing.assert_allclose(ours.numpy(), ref.numpy(), atol=2e-6, err_msg=ours.path)
+        adam_update(
+            g_ref.trainable_variables, tape.gradient(g_loss, g_ref.trainable_variables), g_state, t
+        )
+    # Biases followed by a batch norm have an exactly-zero gradient in theory, so Adam moves
+    # them by the sign of float rounding noise; they are left out of the comparison.
+    bn_fed = ("g_dense/bias", "g_deconv_0/bias", "d_conv_1/bias")
+    compared = 0
+    for model, ref_model in ((generator, g_ref), (discriminator, d_ref)):
+        for ours, ref in zip(model.trainable_variables, ref_model.trainable_variables):
+            if ours.path.endswith(bn_fed):
+                continue
+            np.testing.assert_allclose(ours.numpy(), ref.numpy(), atol=2e-6, err_msg=ours.path)
+            compared += 1
+    assert compared == 15
 
 
 def test_interpolation_matches_sualab_formula():

@@ -62,6 +62,11 @@ def test_fid_closed_form_for_diagonal_covariances():
     assert value == pytest.approx(expected, rel=1e-12)
 
 
+def test_sqrt_scale_is_the_root_of_the_squared_distance():
+    assert frechet.fid_sqrt_scale(1206.0) == pytest.approx(34.727, abs=1e-3)
+    assert frechet.fid_sqrt_scale(-1e-9) == 0.0
+
+
 def test_fid_of_a_set_with_itself_is_zero():
     x = np.random.default_rng(4).normal(size=(50, 20))
     mu, sigma = frechet.feature_statistics(x)

@@ -1,0 +1,120 @@
+"""Unpaired data pipeline, robust decoding and the UTKFace preparation."""
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facegan_tf.data.images import read_image, save_image
+from facegan_tf.data.unpaired import (
+    SkipCounter,
+    augment_pair,
+    batches_per_epoch,
+    cyclegan_epoch_dataset,
+    epoch_pairs,
+    scan_unpaired_folders,
+)
+from facegan_tf.data.utkface import build_cyclegan_folder, parse_utkface_name, scan_utkface
+
+
+def test_epoch_length_is_set_by_the_shorter_domain():
+    assert batches_per_epoch(10, 7, 1) == 7
+    assert batches_per_epoch(10, 7, 2) == 3
+    assert batches_per_epoch(10, 7, 1, train_size=5) == 5
+    pairs = epoch_pairs([f"a{i}" for i in range(10)], [f"b{i}" for i in range(7)], 1, 0, 2)
+    assert len(pairs) == 6 and len({a for a, _ in pairs}) == 6
+    assert pairs != epoch_pairs([f"a{i}" for i in range(10)], [f"b{i}" for i in range(7)], 1, 1, 2)
+
+
+def test_crop_and_flip_are_shared_and_legacy_offsets_never_zero():
+    rng_image = np.random.default_rng(0).uniform(-1, 1, (40, 40, 3)).astype(np.float32)
+    tops = set()
+    for seed in range(200):
+        a, b = augment_pair(rng_image, rng_image.copy(), 40, 32, np.random.default_rng(seed), True)
+        np.testing.assert_array_equal(a, b)
+        assert a.shape == (32, 32, 3)
+        for top in range(9):
+            if np.array_equal(a, rng_image[top : top + 32, :32]) or np.array_equal(
+                a[:, ::-1], rng_image[top : top + 32, :32]
+            ):
+                tops.add(top)
+    assert 0 not in tops
+
+
+def _images(folder, count, size=12, start=0):
+    os.makedirs(folder, exist_ok=True)
+    for i in range(start, start + count):
+        save_image(os.path.join(folder, f"{i}.png"), np.full((size, size, 3), 10 * i, np.uint8))
+
+
+def test_unreadable_files_are_skipped_and_counted(tmp_path):
+    _images(tmp_path / "trainA", 4)
+    _images(tmp_path / "trainB", 4)
+    (tmp_path / "trainA" / "zero.png").write_bytes(b"")
+    folders = scan_unpaired_folders(str(tmp_path))
+    assert len(folders.train_a) == 4 and len(folders.skipped) == 1
+    # A file that passes the header check but fails to decode is skipped inside tf.data.
+    truncated = tmp_path / "trainB" / "3.png"
+    save_image(str(truncated), np.random.default_rng(1).integers(0, 256, (12, 12, 3), np.uint8))
+    truncated.write_bytes(truncated.read_bytes()[:200])
+    skipped = SkipCounter()
+    batches = list(
+        cyclegan_epoch_dataset(
+            folders, epoch=0, seed=1, batch_size=1, load_size=12, fine_size=8, skipped=skipped
+        )
+    )
+    assert len(batches) == 3 and skipped.count == 1
+    assert batches[0]["real_a"].shape == (1, 8, 8, 3)
+
+
+def test_mostly_unreadable_folder_is_refused(tmp_path):
+    _images(tmp_path / "trainA", 1)
+    for i in range(3):
+        (tmp_path / "trainA" / f"bad{i}.jpg").write_text("not an image")
+    _images(tmp_path / "trainB", 2)
+    with pytest.raises(ValueError, match="3 of 4 files .* are not readable images"):
+        scan_unpaired_folders(str(tmp_path))
+
+
+def test_empty_domain_folder_is_refused(tmp_path):
+    _images(tmp_path / "trainA", 2)
+    (tmp_path / "trainB").mkdir()
+    with pytest.raises(ValueError, match="trainB folder .* holds no image files"):
+        scan_unpaired_folders(str(tmp_path))
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P", "I;16", "CMYK"])
+def test_odd_image_modes_decode_to_rgb(tmp_path, mode):
+    base = Image.fromarray(np.random.default_rng(0).integers(0, 256, (9, 7, 3), dtype=np.uint8))
+    if mode == "I;16":
+        image = Image.fromarray((np.asarray(base.convert("L"), np.uint16) * 257).astype("<u2"))
+        assert image.mode.startswith("I;16")
+    else:
+        image = base.convert(mode)
+    path = str(tmp_path / ("x.jpg" if mode == "CMYK" else "x.png"))
+    image.save(path)
+    array = read_image(path)
+    assert array.shape == (9, 7, 3) and array.dtype == np.uint8
+    if mode in ("L", "I;16"):
+        np.testing.assert_array_equal(array[..., 0], np.asarray(base.convert("L")))
+
+
+def test_utkface_names_and_split(tmp_path):
+    assert parse_utkface_name("26_0_2_20170104023102422.jpg.chip.jpg") == (26, 0, 2)
+    assert parse_utkface_name("61_3_20170109150557335.jpg") is None
+    assert parse_utkface_name("53__0_20170116184028385.jpg") is None
+    source = tmp_path / "utk"
+    source.mkdir()
+    names = ["20_0_0_1.jpg", "22_1_1_2.jpg", "55_0_2_3.jpg", "30_1_0_4.jpg", "53__0_5.jpg"]
+    for name in names:
+        save_image(str(source / name), np.zeros((4, 4, 3), np.uint8))
+    records, malformed = scan_utkface(str(source))
+    assert malformed == ["53__0_5.jpg"]
+    counts = build_cyclegan_folder(records, str(tmp_path / "aging"), test_fraction=0.0)
+    assert (counts["trainA"], counts["trainB"]) == (2, 1)
+    assert sorted(os.listdir(tmp_path / "aging" / "trainA")) == ["20_0_0_1.jpg", "22_1_1_2.jpg"]
+    counts = build_cyclegan_folder(
+        records, str(tmp_path / "gender"), split="gender", test_fraction=0.0, mode="copy"
+    )
+    assert (counts["trainA"], counts["trainB"]) == (2, 2)

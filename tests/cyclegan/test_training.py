@@ -1,0 +1,213 @@
+"""CycleGAN trainer: schedule, losses against an independent computation, pool, exact resume."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from facegan_tf.data.images import save_image
+from facegan_tf.data.unpaired import scan_unpaired_folders
+from facegan_tf.training.cyclegan import CycleGANConfig, CycleGANTrainer, learning_rate_for_epoch
+from facegan_tf.training.image_pool import ImagePool
+
+
+def test_learning_rate_schedule_of_the_original():
+    config = CycleGANConfig()
+    assert learning_rate_for_epoch(config, 0) == pytest.approx(2e-4)
+    assert learning_rate_for_epoch(config, 99) == pytest.approx(2e-4)
+    assert learning_rate_for_epoch(config, 100) == pytest.approx(2e-4)
+    assert learning_rate_for_epoch(config, 150) == pytest.approx(1e-4)
+    assert learning_rate_for_epoch(config, 199) == pytest.approx(2e-6)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"fine_size": 30}, "multiple of 4"),
+        ({"use_resnet": False, "fine_size": 128, "load_size": 128}, "multiple of 256"),
+        ({"load_size": 200}, "load_size must be >= --fine_size"),
+        ({"identity_lambda": 0.5, "output_nc": 1}, "identity loss needs"),
+        ({"epoch_step": 300}, "epoch_step"),
+    ],
+)
+def test_config_refuses_bad_values(changes, message):
+    with pytest.raises(ValueError, match=message):
+        CycleGANConfig(**changes)
+
+
+class ReferencePool:
+    """The pool rule written out plainly, fed with the same uniform draws."""
+
+    def __init__(self, max_size):
+        self.max_size = max_size
+        self.entries = []
+
+    def query(self, a, b, draws):
+        if self.max_size <= 0:
+            return a, b
+        if len(self.entries) < self.max_size:
+            self.entries.append([a, b])
+            return a, b
+        if draws[0] > 0.5:
+            index_a = int(draws[1] * self.max_size)
+            old_a = self.entries[index_a][0]
+            self.entries[index_a][0] = a
+            index_b = int(draws[2] * self.max_size)
+            old_b = self.entries[index_b][1]
+            self.entries[index_b][1] = b
+            return old_a, old_b
+        return a, b
+
+
+def test_image_pool_follows_the_original_rule():
+    pool = ImagePool(3, [1, 2, 2, 1], [1, 2, 2, 1])
+    reference = ReferencePool(3)
+    query = tf.function(pool.query)
+    for step in range(40):
+        a = np.full((1, 2, 2, 1), step, np.float32)
+        b = np.full((1, 2, 2, 1), 100 + step, np.float32)
+        seed = tf.constant([5, step], tf.int64)
+        draws = tf.random.stateless_uniform([3], seed=seed).numpy()
+        out_a, out_b = query(tf.constant(a), tf.constant(b), seed)
+        ref_a, ref_b = reference.query(a, b, draws)
+        np.testing.assert_array_equal(out_a.numpy(), ref_a)
+        np.testing.assert_array_equal(out_b.numpy(), ref_b)
+
+
+def _write_domain(folder, count, seed):
+    rng = np.random.default_rng(seed)
+    os.makedirs(folder, exist_ok=True)
+    for i in range(count):
+        save_image(
+            os.path.join(folder, f"img_{i}.png"), rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)
+        )
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("unpaired"))
+    _write_domain(os.path.join(root, "trainA"), 5, 0)
+    _write_domain(os.path.join(root, "trainB"), 4, 1)
+    _write_domain(os.path.join(root, "testA"), 2, 2)
+    _write_domain(os.path.join(root, "testB"), 2, 3)
+    return root
+
+
+def tiny_config(root, name, **changes):
+    values = dict(
+        dataset_dir=root,
+        epochs=3,
+        epoch_step=1,
+        load_size=20,
+        fine_size=16,
+        ngf=4,
+        ndf=4,
+        num_blocks=1,
+        max_size=2,
+        save_freq=1000,
+        sample_freq=1000,
+        log_freq=1,
+        checkpoint_dir=os.path.join(root, name, "ckpt"),
+        sample_dir=os.path.join(root, name, "s"),
+        log_dir=os.path.join(root, name, "logs"),
+        num_sample_images=2,
+    )
+    values.update(changes)
+    return CycleGANConfig(**values)
+
+
+def _state(trainer):
+    weights = [w.numpy() for m in trainer.models.values() for w in m.weights]
+    optimizer = [v.numpy() for o in (trainer.g_optimizer, trainer.d_optimizer) for v in o.variables]
+    pool = [
+        trainer.pool.images_a.numpy(),
+        trainer.pool.images_b.numpy(),
+        trainer.pool.count.numpy(),
+    ]
+    return weights, optimizer, pool
+
+
+def test_resume_continues_exactly(tiny_data):
+    trainer = CycleGANTrainer(tiny_config(tiny_data, "resume", max_steps=6, save_freq=3))
+    summary = trainer.fit()
+    assert summary["step"] == 6 and summary["epoch"] == 1  # 4 batches per epoch (min(5, 4))
+    straight = _state(trainer)
+
+    restored = trainer.restore(os.path.join(tiny_data, "resume", "ckpt", "ckpt-3"))
+    assert restored.endswith("ckpt-3")
+    assert int(trainer.step.numpy()) == 3
+    assert int(trainer.g_optimizer.iterations.numpy()) == 3
+    assert int(trainer.pool.count.numpy()) == 2
+    trainer.fit()
+    assert int(trainer.step.numpy()) == 6
+
+    for ours, reference in zip(_state(trainer), straight):
+        for a, b in zip(ours, reference):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert os.path.isfile(os.path.join(tiny_data, "resume", "s", "index.html"))
+
+
+def test_same_seed_gives_same_initial_weights(tiny_data):
+    first = CycleGANTrainer(tiny_config(tiny_data, "seed1"))
+    second = CycleGANTrainer(tiny_config(tiny_data, "seed2"))
+    third = CycleGANTrainer(tiny_config(tiny_data, "seed3", seed=7))
+    a = first.models["generator_a2b"].weights[0].numpy()
+    np.testing.assert_array_equal(a, second.models["generator_a2b"].weights[0].numpy())
+    assert np.abs(a - third.models["generator_a2b"].weights[0].numpy()).max() > 0
+
+
+def test_generator_loss_matches_independent_formula(tiny_data):
+    config = tiny_config(tiny_data, "formula", use_lsgan=False, identity_lambda=0.5, max_size=0)
+    trainer = CycleGANTrainer(config)
+    folders = scan_unpaired_folders(tiny_data)
+    rng = np.random.default_rng(4)
+    real_a = rng.uniform(-1, 1, (1, 16, 16, 3)).astype(np.float32)
+    real_b = rng.uniform(-1, 1, (1, 16, 16, 3)).astype(np.float32)
+    m = {k: v for k, v in trainer.models.items()}
+    fake_b = m["generator_a2b"](real_a).numpy()
+    fake_a = m["generator_b2a"](real_b).numpy()
+    rec_a = m["generator_b2a"](fake_b).numpy()
+    rec_b = m["generator_a2b"](fake_a).numpy()
+
+    def bce(logits, target):
+        logits = logits.astype(np.float64)
+        return np.mean(np.maximum(logits, 0) - logits * target + np.log1p(np.exp(-np.abs(logits))))
+
+    expected = (
+        bce(m["discriminator_b"](fake_b).numpy(), 1.0)
+        + bce(m["discriminator_a"](fake_a).numpy(), 1.0)
+        + 10.0 * (np.abs(rec_a - real_a).mean() + np.abs(rec_b - real_b).mean())
+        + 5.0
+        * (
+            np.abs(m["generator_a2b"](real_b).numpy() - real_b).mean()
+            + np.abs(m["generator_b2a"](real_a).numpy() - real_a).mean()
+        )
+    )
+    expected_d_b_real = bce(m["discriminator_b"](real_b).numpy(), 1.0)
+    values = trainer.train_step({"real_a": tf.constant(real_a), "real_b": tf.constant(real_b)})
+    assert float(values["g_loss"]) == pytest.approx(expected, rel=1e-4)
+    assert float(values["db_loss_real"]) == pytest.approx(expected_d_b_real, rel=1e-4)
+    assert folders.train_a  # the folder scan sees the data
+
+
+def test_adam_matches_tf1_settings(tiny_data):
+    trainer = CycleGANTrainer(tiny_config(tiny_data, "adam"))
+    for optimizer in (trainer.g_optimizer, trainer.d_optimizer):
+        assert optimizer.epsilon == 1e-8
+        assert optimizer.beta_1 == 0.5 and optimizer.beta_2 == 0.999
+
+
+def test_checkpoint_folder_of_another_kind_is_refused(tmp_path, tiny_data):
+    from facegan_tf.fileio import write_json_atomic
+    from facegan_tf.training.checkpointing import CheckpointKindError
+    from facegan_tf.training.cyclegan_inference import load_cyclegan_models
+
+    folder = tmp_path / "dcgan_run"
+    write_json_atomic(str(folder / "facegan_run.json"), {"kind": "dcgan", "config": {}})
+    with pytest.raises(CheckpointKindError, match="holds a 'dcgan' model, expected 'cyclegan'"):
+        load_cyclegan_models(str(folder))
+    trainer = CycleGANTrainer(tiny_config(tiny_data, "kind", checkpoint_dir=str(folder)))
+    with pytest.raises(CheckpointKindError, match="Refusing to save a 'cyclegan' checkpoint"):
+        trainer.save()
+    assert sorted(os.listdir(folder)) == ["facegan_run.json"]

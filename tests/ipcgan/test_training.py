@@ -1,0 +1,123 @@
+"""IPCGAN and age-classifier trainers: exact resume, distribution, pretrained aux nets."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from facegan_tf.training.age_classifier import AgeClassifierConfig, AgeClassifierTrainer
+from facegan_tf.training.ipcgan import IPCGANConfig, IPCGANTrainer
+
+
+def _config(tiny, data, tmp, **changes):
+    values = dict(tiny)
+    values.update(
+        list_dir=str(data / "lists"), image_root=str(data / "images"),
+        checkpoint_dir=str(tmp / "ckpt"), sample_dir=str(tmp / "sample"), max_steps=2,
+        val_interval=100, save_interval=100, log_freq=1, seed=3,
+    )
+    values.update(changes)
+    return IPCGANConfig(**values)
+
+
+def _state(trainer):
+    models = [trainer.models["generator"], trainer.models["discriminator"]]
+    weights = [v.numpy() for m in models for v in m.weights]
+    slots = [v.numpy() for o in (trainer.g_optimizer, trainer.d_optimizer) for v in o.variables]
+    return weights, slots
+
+
+@pytest.fixture(scope="module")
+def runs(tiny, tiny_data, tmp_path_factory):
+    """Run A: 2 steps, saved, then 2 more in the same trainer; run B: resumed from A's step-2
+    checkpoint in a new trainer, then 2 more steps."""
+    folder = tmp_path_factory.mktemp("resume")
+    first = IPCGANTrainer(_config(tiny, tiny_data, folder, max_steps=4))
+    first.fit(progress=False, until_step=2)
+    first_state = _state(first)
+    resumed = IPCGANTrainer(_config(tiny, tiny_data, folder, max_steps=4,
+                                    checkpoint_dir=str(folder / "ckpt")))
+    resumed.restore()
+    restored_step = int(resumed.step.numpy())
+    restored_state = _state(resumed)
+    summary = resumed.fit(progress=False)
+    first.fit(progress=False)
+    return {
+        "straight": first, "summary": summary, "first_state": first_state,
+        "restored_step": restored_step, "restored_state": restored_state, "resumed": resumed,
+        "split_dir": folder,
+    }
+
+
+def test_resume_restores_step_weights_and_optimizer_state(runs):
+    assert runs["restored_step"] == 2
+    for ours, saved in zip(runs["restored_state"], runs["first_state"]):
+        for a, b in zip(ours, saved):
+            np.testing.assert_array_equal(a, b)
+    assert int(runs["resumed"].g_optimizer.iterations.numpy()) == 4
+
+
+def test_resumed_run_equals_uninterrupted_run(runs):
+    straight, resumed = _state(runs["straight"]), _state(runs["resumed"])
+    for part_a, part_b in zip(straight, resumed):
+        for a, b in zip(part_a, part_b):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    losses = runs["summary"]["losses"]
+    assert set(losses) == {"d_loss", "g_loss", "g_gan_loss", "fea_loss", "age_loss"}
+    assert all(np.isfinite(v) for v in losses.values())
+
+
+def test_samples_and_run_file(runs):
+    folder = runs["split_dir"]
+    assert (folder / "sample" / "4" / "test_2.png").is_file()
+    assert (folder / "sample" / "index.html").is_file()
+    assert (folder / "ckpt" / "facegan_run.json").is_file()
+
+
+def test_other_widths_refuse_to_resume(runs, tiny, tiny_data):
+    config = _config(tiny, tiny_data, runs["split_dir"], g_base_filters=6, max_steps=5)
+    with pytest.raises(ValueError, match="g_base_filters"):
+        IPCGANTrainer(config).restore()
+
+
+def test_config_validation(tiny, tiny_data, tmp_path):
+    with pytest.raises(ValueError, match="fea_layer_name='conv2'"):
+        _config(tiny, tiny_data, tmp_path, fea_layer_name="conv2")
+    with pytest.raises(ValueError, match="image_size=20"):
+        _config(tiny, tiny_data, tmp_path, image_size=20)
+    with pytest.raises(ValueError, match="batch_size=0"):
+        _config(tiny, tiny_data, tmp_path, batch_size=0)
+
+
+def test_two_replicas_with_synchronized_bn_match_one_device(tiny, tiny_data, tmp_path):
+    if len(tf.config.list_logical_devices("CPU")) < 2:
+        pytest.skip("needs 2 logical CPUs (tests/conftest.py)")
+    single = IPCGANTrainer(_config(tiny, tiny_data, tmp_path / "one", synchronized_bn=True,
+                                   max_steps=1))
+    double = IPCGANTrainer(_config(tiny, tiny_data, tmp_path / "two", synchronized_bn=True,
+                                   max_steps=1, strategy="mirrored"))
+    assert double.replicas == 2
+    one = single.fit(progress=False)["losses"]
+    two = double.fit(progress=False)["losses"]
+    for name in ("d_loss", "g_loss", "fea_loss", "age_loss"):
+        assert two[name] == pytest.approx(one[name], rel=1e-4, abs=1e-6), name
+    # Adam's first step is about lr * sign(gradient): weights agree to 2 * lr at worst.
+    for a, b in zip(_state(single)[0], _state(double)[0]):
+        np.testing.assert_allclose(a, b, atol=2.5e-3)
+
+
+def test_age_classifier_trains_and_feeds_the_ipcgan_trainer(tiny, tiny_data, tmp_path):
+    config = AgeClassifierConfig(
+        list_dir=str(tiny_data / "lists"), image_root=str(tiny_data / "images"), age_groups=3,
+        batch_size=4, max_steps=2, conv_filters=(4, 4, 4, 4, 4), fc_units=8,
+        embedding_units=4, input_size=67, checkpoint_dir=str(tmp_path / "aux"), log_freq=1,
+    )
+    trainer = AgeClassifierTrainer(config)
+    assert len(trainer.faces.identity_names) == 4
+    summary = trainer.fit(progress=False)
+    assert summary["step"] == 2 and np.isfinite(summary["losses"]["loss"])
+    ipcgan = IPCGANTrainer(_config(
+        tiny, tiny_data, tmp_path / "gan", alexnet_pretrained_model=str(tmp_path / "aux"),
+        age_pretrained_model=str(tmp_path / "aux"), max_steps=1,
+    ))
+    np.testing.assert_array_equal(ipcgan.alexnet.get_layer("conv5").kernel.numpy(),
+                                  trainer.alexnet.get_layer("conv5").kernel.numpy())
