@@ -11,6 +11,10 @@ CONSOLE_SCRIPTS = [
     "facegan-fetch-fid-weights=facegan_tf.cli.fetch_fid_weights:run",
     "facegan-train-dcgan=facegan_tf.cli.train_dcgan:run",
     "facegan-train-cgan=facegan_tf.cli.train_cgan:run",
+    "facegan-train-ipcgan=facegan_tf.cli.train_ipcgan:run",
+    "facegan-test-ipcgan=facegan_tf.cli.test_ipcgan:run",
+    "facegan-train-age-classifier=facegan_tf.cli.train_age_classifier:run",
+    "facegan-prepare-ipcgan-lists=facegan_tf.cli.prepare_ipcgan_lists:run",
 ]
 
 setup(

@@ -33,6 +33,7 @@ flags.DEFINE_integer("steps", 10, "Timed steps after the first one.")
 flags.DEFINE_integer("infer_repeats", 10, "Timed generator calls.")
 flags.DEFINE_float("identity_lambda", 0.0, "Identity loss weight (0 = off).")
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored"], "tf.distribute strategy.")
+flags.DEFINE_bool("xla", False, "Compile the per-replica passes with XLA.")
 FLAGS = flags.FLAGS
 
 

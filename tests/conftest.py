@@ -38,6 +38,6 @@ def run_tool(tool: str, *args: str, cwd: str | None = None, timeout: int = 600):
     )
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tool():
     return run_tool

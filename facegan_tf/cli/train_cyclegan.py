@@ -98,6 +98,9 @@ flags.DEFINE_enum(
     "strategy", "default", ["default", "mirrored", "multi_worker"], "tf.distribute strategy."
 )
 flags.DEFINE_bool(
+    "xla", False, "Compile the per-replica forward/backward passes with XLA (jit_compile)."
+)
+flags.DEFINE_bool(
     "demo",
     False,
     "Train a small male<->female CycleGAN on the embedded LFW faces "
@@ -184,6 +187,7 @@ def resolve_config():
         legacy_bytescale=FLAGS.legacy_bytescale,
         legacy_crop=FLAGS.legacy_crop,
         strategy=FLAGS.strategy,
+        xla=FLAGS.xla,
     ), _value("test_dir", preset)
 
 

@@ -54,6 +54,11 @@ from facegan_tf.networks.dcgan import build_dcgan, generator_widths
 
 KIND = "dcgan_sualab"
 HYPERPARAM_FILE = "hyperparam.json"
+CONVERSION_FILE = "conversion.json"
+#: The original's data preprocessing: centre crop 96 of the 128 x 128 FFHQ thumbnails.
+SUALAB_CROP_SIZE = 96
+#: Files that mark a folder as holding a conversion or a facegan_tf training run.
+RUN_MARKERS = (CONVERSION_FILE, "generator.keras", "facegan_run.json", "checkpoint")
 BN_VARIABLES = ("gamma", "beta", "moving_mean", "moving_variance")
 
 #: Options that `load` accepts, in the original's hyper-parameter names.
@@ -249,13 +254,23 @@ def load(kind: str, path: str, **options) -> tuple[dict, dict]:
 def convert_dcgan_sualab(tf1_checkpoint: str, output_dir: str) -> dict:
     """Converts a sualab checkpoint into ``.keras`` files plus a JSON record.
 
-    Writes ``<output_dir>/generator.keras``, ``discriminator.keras`` and
-    ``conversion.json`` (source prefix, widths, consumed and skipped tensors, and a check
-    value: the generator's output on a fixed z, to verify a later reload).
+    Writes ``<output_dir>/generator.keras``, ``discriminator.keras`` and, last,
+    ``conversion.json`` (source prefix, widths, the original's crop size 96, consumed and
+    skipped tensors, and a check value: the generator's output on a fixed z, to verify a later
+    reload). ``tools/test_dcgan.py --checkpoint_dir=<output_dir>`` samples from the result.
 
     Returns:
         The record written to ``conversion.json``.
+
+    Raises:
+        ValueError: ``output_dir`` already holds a conversion or a training run.
     """
+    held = [name for name in RUN_MARKERS if os.path.exists(os.path.join(output_dir, name))]
+    if held:
+        raise ValueError(
+            f"--output_dir {output_dir!r} already holds a run or a conversion ({held[0]}); "
+            "choose an empty folder (nothing was overwritten)."
+        )
     models, info = load(KIND, tf1_checkpoint)
     os.makedirs(output_dir, exist_ok=True)
     files = {}
@@ -277,10 +292,11 @@ def convert_dcgan_sualab(tf1_checkpoint: str, output_dir: str) -> dict:
         "ignored": info["ignored"],
         "z_distribution": info["z_distribution"],
         "output": info["output"],
+        "crop_size": SUALAB_CROP_SIZE,
         "check": {
             "z_rng": "numpy.random.default_rng(0).uniform(-1, 1, (2, z_dim)) float32",
             "generator_output_sum": float(check.astype(np.float64).sum()),
         },
     }
-    write_json_atomic(os.path.join(output_dir, "conversion.json"), record)
+    write_json_atomic(os.path.join(output_dir, CONVERSION_FILE), record)
     return record

@@ -239,6 +239,18 @@ class AgeClassifierTrainer:
     def restore(self) -> str:
         return self.checkpoint.restore()
 
+    def export_models(self) -> list[str]:
+        """Writes ``alexnet.keras`` and ``age_head.keras`` next to the checkpoints (what
+        ``--alexnet_pretrained_model`` / ``--age_pretrained_model`` load)."""
+        paths = []
+        for name, model in (("alexnet", self.alexnet), ("age_head", self.age_head)):
+            target = os.path.join(self.config.checkpoint_dir, f"{name}.keras")
+            temporary = os.path.join(self.config.checkpoint_dir, f".tmp-{name}.keras")
+            model.save(temporary)
+            os.replace(temporary, target)
+            paths.append(target)
+        return paths
+
     def fit(self, progress: bool = True) -> dict:
         config = self.config
         start = int(self.step.numpy())
@@ -264,6 +276,8 @@ class AgeClassifierTrainer:
         step = int(self.step.numpy())
         if step != last_saved or not self.checkpoint.latest:
             self.checkpoint.save(step)
+        if self.chief:
+            self.export_models()
         stats.close()
         return {"step": step, "seconds": time.perf_counter() - started, "losses": last,
                 "checkpoint": self.checkpoint.latest}

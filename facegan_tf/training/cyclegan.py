@@ -91,6 +91,7 @@ class CycleGANConfig:
     legacy_bytescale: bool = False
     legacy_crop: bool = False
     strategy: str = "default"
+    xla: bool = False
     num_sample_images: int = 4
 
     def __post_init__(self):
@@ -259,20 +260,22 @@ class CycleGANTrainer:
         )
         self._train_step = None
         self.skipped = SkipCounter()
+        # With --xla the per-replica forward/backward passes are compiled; optimiser updates
+        # and the pool stay outside (XLA cannot wrap strategy.run with several replicas).
+        compile_options = {"jit_compile": True} if config.xla else {}
+        self._g_gradients = tf.function(self._generator_gradients, **compile_options)
+        self._d_gradients = tf.function(self._discriminator_gradients, **compile_options)
 
     # ----------------------------------------------------------------------------- step
-    def _step_fn(self, batch, step):
+    def _average(self, per_example: tf.Tensor) -> tf.Tensor:
+        return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
+
+    def _generator_gradients(self, real_a, real_b):
+        """Forward and backward of the generator objective (no variable is changed)."""
         config = self.config
-        g_a2b = self.models["generator_a2b"]
-        g_b2a = self.models["generator_b2a"]
-        d_a = self.models["discriminator_a"]
-        d_b = self.models["discriminator_b"]
-        real_a, real_b = batch["real_a"], batch["real_b"]
+        g_a2b, g_b2a = self.models["generator_a2b"], self.models["generator_b2a"]
+        d_a, d_b = self.models["discriminator_a"], self.models["discriminator_b"]
         criterion = "lsgan" if config.use_lsgan else "bce"
-
-        def average(per_example):
-            return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
-
         with tf.GradientTape() as tape:
             fake_b = g_a2b(real_a, training=True)
             rec_a = g_b2a(fake_b, training=True)
@@ -292,16 +295,21 @@ class CycleGANTrainer:
                 g_per_example += identity
             else:
                 identity = tf.zeros_like(cycle)
-            g_loss = average(g_per_example)
+            g_loss = self._average(g_per_example)
         gradients = tape.gradient(g_loss, self.generator_variables)
-        self.g_optimizer.apply_gradients(zip(gradients, self.generator_variables))
+        values = {
+            "g_loss": g_loss,
+            "g_loss_a2b": self._average(adv_a2b + cycle),
+            "g_loss_b2a": self._average(adv_b2a + cycle),
+            "cycle_loss": self._average(cycle),
+            "identity_loss": self._average(identity),
+        }
+        return gradients, values, fake_a, fake_b
 
-        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-        pool_seed = tf.stack(
-            [tf.cast(config.seed, tf.int64), step * 1024 + tf.cast(replica, tf.int64)]
-        )
-        pool_a, pool_b = self.pool.query(fake_a, fake_b, pool_seed)
-
+    def _discriminator_gradients(self, real_a, real_b, pool_a, pool_b):
+        """Forward and backward of the discriminator objective on real and pooled images."""
+        criterion = "lsgan" if self.config.use_lsgan else "bce"
+        d_a, d_b = self.models["discriminator_a"], self.models["discriminator_b"]
         with tf.GradientTape() as tape:
             da_real = losses.adversarial_loss(criterion, d_a(real_a, training=True), 1.0)
             da_fake = losses.adversarial_loss(criterion, d_a(pool_a, training=True), 0.0)
@@ -309,24 +317,34 @@ class CycleGANTrainer:
             db_fake = losses.adversarial_loss(criterion, d_b(pool_b, training=True), 0.0)
             da_loss = (da_real + da_fake) / 2.0
             db_loss = (db_real + db_fake) / 2.0
-            d_loss = average(da_loss + db_loss)
+            d_loss = self._average(da_loss + db_loss)
         gradients = tape.gradient(d_loss, self.discriminator_variables)
-        self.d_optimizer.apply_gradients(zip(gradients, self.discriminator_variables))
-
-        return {
-            "g_loss": g_loss,
-            "g_loss_a2b": average(adv_a2b + cycle),
-            "g_loss_b2a": average(adv_b2a + cycle),
-            "cycle_loss": average(cycle),
-            "identity_loss": average(identity),
+        values = {
             "d_loss": d_loss,
-            "da_loss": average(da_loss),
-            "da_loss_real": average(da_real),
-            "da_loss_fake": average(da_fake),
-            "db_loss": average(db_loss),
-            "db_loss_real": average(db_real),
-            "db_loss_fake": average(db_fake),
+            "da_loss": self._average(da_loss),
+            "da_loss_real": self._average(da_real),
+            "da_loss_fake": self._average(da_fake),
+            "db_loss": self._average(db_loss),
+            "db_loss_real": self._average(db_real),
+            "db_loss_fake": self._average(db_fake),
         }
+        return gradients, values
+
+    def _step_fn(self, batch, step):
+        """One replica's step: G update, image pool, D update (see the module docstring)."""
+        real_a, real_b = batch["real_a"], batch["real_b"]
+        g_gradients, g_values, fake_a, fake_b = self._g_gradients(real_a, real_b)
+        self.g_optimizer.apply_gradients(zip(g_gradients, self.generator_variables))
+
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        pool_seed = tf.stack(
+            [tf.cast(self.config.seed, tf.int64), step * 1024 + tf.cast(replica, tf.int64)]
+        )
+        pool_a, pool_b = self.pool.query(fake_a, fake_b, pool_seed)
+
+        d_gradients, d_values = self._d_gradients(real_a, real_b, pool_a, pool_b)
+        self.d_optimizer.apply_gradients(zip(d_gradients, self.discriminator_variables))
+        return {**g_values, **d_values}
 
     def train_step(self, distributed_batch) -> dict:
         """Runs one step on a (distributed) batch and returns the replica-summed losses."""

@@ -44,7 +44,11 @@ from facegan_tf.networks.alexnet import (
     pool5_size,
 )
 from facegan_tf.networks.ipcgan import build_discriminator, build_generator
-from facegan_tf.training.checkpointing import TrainingCheckpoint, read_run_info
+from facegan_tf.training.checkpointing import (
+    TrainingCheckpoint,
+    read_run_info,
+    restore_models,
+)
 from facegan_tf.training.progress import ProgressBar
 from facegan_tf.training.samples import save_grid, write_gallery
 from facegan_tf.training.stats import StatsWriter
@@ -181,6 +185,9 @@ def load_pretrained(path: str, which: str) -> keras.Model:
         info = read_run_info(path)
         config = info["config"]
         allowed = PRETRAINED_KINDS[which]
+        exported = os.path.join(path, f"{which}.keras")
+        if info["kind"] in allowed and os.path.isfile(exported):
+            return keras.models.load_model(exported)
         if info["kind"] not in allowed:
             from facegan_tf.training.checkpointing import CheckpointKindError
 
@@ -203,12 +210,10 @@ def load_pretrained(path: str, which: str) -> keras.Model:
         if latest is None:
             raise FileNotFoundError(f"{path!r} has a run file but no checkpoint.")
         try:
-            tf.train.Checkpoint(**{which: model}).restore(latest).expect_partial() \
-                .assert_existing_objects_matched()
-        except (AssertionError, ValueError, tf.errors.OpError) as error:
+            restore_models(latest, **{which: model})
+        except ValueError as error:
             raise ValueError(
-                f"{path!r} (kind {info['kind']!r}) holds no usable {which!r} model: "
-                f"{str(error).splitlines()[0][:300]}"
+                f"{path!r} (kind {info['kind']!r}) holds no usable {which!r} model: {error}"
             ) from error
         return model
     from facegan_tf.migrate import load_legacy

@@ -34,7 +34,7 @@ from facegan_tf.data.images import (
 from facegan_tf.data.ipcgan_lists import condition_batch
 from facegan_tf.migrate.tf1 import STATE_FILE
 from facegan_tf.networks.ipcgan import MEAN_RGB
-from facegan_tf.training.checkpointing import read_run_info
+from facegan_tf.training.checkpointing import read_run_info, restore_models
 from facegan_tf.training.progress import ProgressBar
 from facegan_tf.training.samples import write_gallery
 
@@ -81,13 +81,7 @@ def load_ipcgan_models(checkpoint_dir: str, image_size: int = 128) -> tuple[dict
             latest = tf.train.latest_checkpoint(checkpoint_dir)
             if latest is None:
                 raise FileNotFoundError(f"{checkpoint_dir!r} has a run file but no checkpoint.")
-            try:
-                tf.train.Checkpoint(**models).restore(latest).expect_partial() \
-                    .assert_existing_objects_matched()
-            except (AssertionError, ValueError, tf.errors.OpError) as error:
-                raise ValueError(
-                    f"Cannot load {latest!r}: {str(error).splitlines()[0][:300]}"
-                ) from error
+            restore_models(latest, **models)
             return models, {"source": "facegan_tf", "checkpoint": latest, **widths}
         if not _legacy_folder(checkpoint_dir):
             raise FileNotFoundError(

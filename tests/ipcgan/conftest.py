@@ -70,3 +70,21 @@ def tiny_data(tmp_path_factory):
     write_faces(str(root / "test"), ["a.png", "Zoë_ü.jpg"], seed=1)
     write_faces(str(root / "pad"), [f"pad_{i}.png" for i in range(3)], seed=2)
     return root
+
+
+@pytest.fixture(scope="session")
+def cli():
+    """Runs ``python tools/<name>.py args...`` and returns the CompletedProcess."""
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+    def run(name, *args, timeout=300):
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+        return subprocess.run(
+            [sys.executable, os.path.join(repo, "tools", f"{name}.py"), *args],
+            env=env, capture_output=True, text=True, timeout=timeout,
+        )
+
+    return run

@@ -79,13 +79,11 @@ def test_test_tool_on_legacy_folder_reproduces_row_zero(golden, tmp_path):
     models, info = load_ipcgan_models(os.path.join(folder, CHECKPOINT))
     assert info["source"] == "ipcgan_tf1"
     padding = sorted(str(p) for p in (tmp_path / "train").iterdir())
-    result = age_folder(models["generator"], [str(tmp_path / "test" / "face.png")],
+    age_folder(models["generator"], [str(tmp_path / "test" / "face.png")],
                         str(tmp_path / "out"), padding_paths=padding, target_groups=(2,),
                         progress=False)
     assert sorted(os.listdir(tmp_path / "out")) == ["face.png", "face.png_2.jpg", "index.html"]
-    from facegan_tf.data.images import read_image
-
-    from facegan_tf.data.images import to_uint8
+    from facegan_tf.data.images import read_image, to_uint8
 
     written = read_image(str(tmp_path / "out" / "face.png_2.jpg")).astype(np.float64)
     save_image(str(tmp_path / "expected.jpg"), to_uint8(data["g_out"][2][0]))
