@@ -14,6 +14,7 @@ Examples:
 from __future__ import annotations
 
 import json
+import os
 
 from absl import flags
 
@@ -65,6 +66,12 @@ flags.mark_flag_as_required("checkpoint_dir")
 def main(argv):
     if len(argv) > 1:
         raise ValueError(f"Unexpected positional arguments: {argv[1:]} (flags start with --).")
+    path = FLAGS.checkpoint_dir
+    if not os.path.exists(path) and not os.path.isfile(path + ".index"):
+        raise FileNotFoundError(
+            f"No DCGAN checkpoint at --checkpoint_dir {path!r}: the path does not exist (nor "
+            f"{path + '.index'!r}). Received: checkpoint_dir={path!r}"
+        )
     common.quiet_tensorflow()
     from facegan_tf.training.dcgan_inference import (
         load_dcgan_generator,
@@ -72,7 +79,7 @@ def main(argv):
         sample_dcgan,
     )
 
-    generator, info = load_dcgan_generator(FLAGS.checkpoint_dir, use_best=FLAGS.use_best)
+    generator, info = load_dcgan_generator(path, use_best=FLAGS.use_best)
     metric, note = None, ""
     if FLAGS.real_dir:
         from facegan_tf.training.gan_metrics import make_image_metrics

@@ -89,6 +89,7 @@ flags.DEFINE_enum(
     "strategy", "default", ["default", "mirrored", "multi_worker"], "tf.distribute strategy."
 )
 flags.DEFINE_bool("resume", False, "Continue the run in --save_dir.")
+flags.DEFINE_bool("fid", True, "Compute FID/KID at evaluations (--nofid: skip them).")
 flags.DEFINE_string("fid_weights", "", "FID Inception weights file (default location if empty).")
 flags.DEFINE_integer("fid_batch_size", 16, "Images per FID feature batch.", lower_bound=1)
 flags.DEFINE_bool(
@@ -148,7 +149,7 @@ def main(argv):
     common.quiet_tensorflow()
     absl_logging.set_verbosity(absl_logging.WARNING)
     from facegan_tf.training.cgan import ConditionalGANConfig, ConditionalGANTrainer
-    from facegan_tf.training.checkpointing import read_run_info
+    from facegan_tf.training.gan_loop import check_new_run
     from facegan_tf.training.gan_metrics import make_image_metrics
 
     preset = dict(DEMO_PRESET) if FLAGS.demo else {}
@@ -205,20 +206,18 @@ def main(argv):
         seed=FLAGS.seed,
         strategy=FLAGS.strategy,
     )
-    if not FLAGS.resume and read_run_info(config.save_dir) is not None:
-        raise ValueError(
-            f"--save_dir {config.save_dir!r} already holds a run. Pass --resume to continue it, "
-            "or choose another --save_dir (nothing was overwritten)."
-        )
+    check_new_run(config.save_dir, FLAGS.resume)
     counts = {name: int((faces.labels == i).sum()) for i, name in enumerate(faces.class_names)}
     print(f"classes: {counts}")
     trainer = ConditionalGANTrainer(config)
     if FLAGS.resume:
         print(f"resumed {trainer.restore()} at step {int(trainer.step.numpy())}")
     real_sets = {name: faces.class_images(i) for i, name in enumerate(faces.class_names)}
-    metrics, note = make_image_metrics(
-        real_sets, FLAGS.fid_weights, FLAGS.fid_batch_size, cache_dir=config.save_dir
-    )
+    metrics, note = None, "FID/KID off (--nofid)"
+    if FLAGS.fid:
+        metrics, note = make_image_metrics(
+            real_sets, FLAGS.fid_weights, FLAGS.fid_batch_size, cache_dir=config.save_dir
+        )
     if note:
         print(f"note: {note}")
     summary = trainer.fit(faces, metrics, metrics_note=note)

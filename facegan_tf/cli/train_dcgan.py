@@ -79,6 +79,7 @@ flags.DEFINE_enum(
 flags.DEFINE_bool(
     "resume", False, "Continue the run in --save_dir (models, optimizers, step, epoch, best FID)."
 )
+flags.DEFINE_bool("fid", True, "Compute FID/KID at evaluations (--nofid: skip them).")
 flags.DEFINE_string(
     "fid_weights",
     "",
@@ -176,15 +177,11 @@ def main(argv):
     common.quiet_tensorflow()
     absl_logging.set_verbosity(absl_logging.WARNING)
     config = resolve_config()
-    from facegan_tf.training.checkpointing import read_run_info
     from facegan_tf.training.dcgan import DCGANTrainer
+    from facegan_tf.training.gan_loop import check_new_run
     from facegan_tf.training.gan_metrics import make_image_metrics
 
-    if not FLAGS.resume and read_run_info(config.save_dir) is not None:
-        raise ValueError(
-            f"--save_dir {config.save_dir!r} already holds a run. Pass --resume to continue it, "
-            "or choose another --save_dir (nothing was overwritten)."
-        )
+    check_new_run(config.save_dir, FLAGS.resume)
     faces = load_training_faces(config)
     print(f"training images: {len(faces.images)} from {faces.source}")
     trainer = DCGANTrainer(config)
@@ -194,9 +191,11 @@ def main(argv):
             f"resumed {restored} at step {int(trainer.step.numpy())}, "
             f"epoch {int(trainer.epoch.numpy())}"
         )
-    metrics, note = make_image_metrics(
-        {"": faces.images}, FLAGS.fid_weights, FLAGS.fid_batch_size, cache_dir=config.save_dir
-    )
+    metrics, note = None, "FID/KID off (--nofid)"
+    if FLAGS.fid:
+        metrics, note = make_image_metrics(
+            {"": faces.images}, FLAGS.fid_weights, FLAGS.fid_batch_size, cache_dir=config.save_dir
+        )
     if note:
         print(f"note: {note}")
     summary = trainer.fit(faces, metrics, metrics_note=note)

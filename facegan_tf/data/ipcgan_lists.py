@@ -31,13 +31,13 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from facegan_tf.data.age_groups import CACD_AGE_GROUPS as CACD_AGE_GROUPS
+from facegan_tf.data.age_groups import age_group_of, parse_age_groups
 from facegan_tf.data.images import read_image
 
 logger = logging.getLogger(__name__)
 
 MEAN_RGB = (104.0, 117.0, 124.0)
-#: The original's CACD age groups (inclusive bounds; the last is open-ended).
-CACD_AGE_GROUPS = ((11, 20), (21, 30), (31, 40), (41, 50), (51, None))
 #: Side of the authors' aligned CACD crops; other sizes are resized (see `load_training_example`).
 ORIGINAL_SOURCE_SIDE = 400
 
@@ -443,42 +443,6 @@ def write_demo_data(root: str, age_groups: int = 5, test_count: int = 4) -> dict
             save_image(os.path.join(root, folder, name), faces[names.index(name)])
     counts.update({"test": len(test), "padding": len(padding)})
     return counts
-
-
-def parse_age_groups(spec: str) -> tuple[tuple[int, int | None], ...]:
-    """``"11-20,21-30,31-40,41-50,51-"`` -> ((11, 20), ..., (51, None)); bounds inclusive, an
-    empty upper bound is open-ended. Groups must be ascending and must not overlap."""
-    groups = []
-    for part in spec.split(","):
-        part = part.strip()
-        match = None
-        if part.endswith("+"):
-            part = part[:-1] + "-"
-        if "-" in part:
-            low, _, high = part.partition("-")
-            try:
-                match = (int(low), int(high) if high.strip() else None)
-            except ValueError:
-                match = None
-        if match is None or (match[1] is not None and match[1] < match[0]):
-            raise ValueError(
-                "Age groups must look like '11-20,21-30,31-40,41-50,51-' (inclusive ranges; "
-                f"'51-' or '51+' is open-ended). Received: age_groups={spec!r}"
-            )
-        groups.append(match)
-    for (_, high_a), (low_b, _) in zip(groups, groups[1:]):
-        if high_a is None or low_b <= high_a:
-            raise ValueError(
-                f"Age groups must be ascending and disjoint. Received: age_groups={spec!r}"
-            )
-    return tuple(groups)
-
-
-def age_group_of(age: int, groups) -> int | None:
-    for index, (low, high) in enumerate(groups):
-        if age >= low and (high is None or age <= high):
-            return index
-    return None
 
 
 def read_age_table(path: str) -> dict[str, int]:

@@ -311,6 +311,15 @@ def _label_embedding(num_classes: int, dim: int, name: str) -> layers.Embedding:
     )
 
 
+def _check_label_units(owner: str, label_units: int) -> int:
+    if not isinstance(label_units, int) or label_units < 0:
+        raise ValueError(
+            f"{owner} needs label_units >= 0 (0: the label joins the first layer's inputs). "
+            f"Received: label_units={label_units!r}"
+        )
+    return label_units
+
+
 def _check_classes(owner: str, num_classes: int) -> None:
     if not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(
@@ -403,17 +412,24 @@ class ACGANDiscriminator(DCGANDiscriminator):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class MLPConditionalGenerator(keras.Model):
-    """The mask project's "simple cGAN" generator (Mirza & Osindero, 2014).
+    """The "simple cGAN" generator (Mirza & Osindero, 2014), widths of the mask project.
 
-    h = LReLU(W0 concat(z, Embedding(y)) + b0); h = LReLU(BN(W_i h + b_i)) for the other
-    hidden layers; image = tanh(W_out h + b_out) reshaped to [H, W, C]. Original widths
-    128, 256, 512, 1024, 2048.
+    With ``label_units`` > 0 (default 128), the label gets its own hidden layer as in the
+    paper's MNIST model (z -> 200 ReLU units and y -> 1000 ReLU units, concatenated into the
+    joint hidden layer): h = concat(LReLU(W0 z + b0), LReLU(E[y])) with a learned
+    ``label_units``-wide embedding E (one-hot y times a bias-free dense layer).
+    ``label_units=0`` is the mask project's layout, h = LReLU(W0 concat(z, Embedding_K(y)) + b0),
+    where the label is K of the first layer's inputs.
+
+    The other hidden layers are h = LReLU(BN(W_i h + b_i)); image = tanh(W_out h + b_out)
+    reshaped to [H, W, C]. The mask project's widths: 128, 256, 512, 1024, 2048.
 
     Args:
-        num_classes: classes (>= 2), also the embedding size.
+        num_classes: classes (>= 2).
         z_dim: latent size.
         image_size, image_channels: output shape.
         hidden_units: widths of the hidden layers; BN on all but the first.
+        label_units: width of the label's hidden layer (0: the mask project's concat).
         bn_momentum, bn_epsilon: batch-norm constants (PyTorch defaults 0.9 / 1e-5; the
             original's ``BatchNorm1d(n, 0.8)`` sets epsilon 0.8 by a positional slip).
     """
@@ -425,6 +441,7 @@ class MLPConditionalGenerator(keras.Model):
         image_size: int = 64,
         image_channels: int = 3,
         hidden_units=(128, 256, 512, 1024, 2048),
+        label_units: int = 128,
         bn_momentum: float = BN_MOMENTUM,
         bn_epsilon: float = BN_EPSILON,
         **kwargs,
@@ -445,9 +462,12 @@ class MLPConditionalGenerator(keras.Model):
         self.image_size = image_size
         self.image_channels = image_channels
         self.hidden_units = hidden_units
+        self.label_units = _check_label_units(type(self).__name__, label_units)
         self.bn_momentum = bn_momentum
         self.bn_epsilon = bn_epsilon
-        self.label_embedding = _label_embedding(num_classes, num_classes, "g_label_embedding")
+        self.label_embedding = _label_embedding(
+            num_classes, label_units or num_classes, "g_label_embedding"
+        )
         _attach(
             self, "hidden", [layers.Dense(u, name=f"g_fc_{i}") for i, u in enumerate(hidden_units)]
         )
@@ -464,13 +484,23 @@ class MLPConditionalGenerator(keras.Model):
 
     def call(self, z, labels, training=False):
         embedded = self.label_embedding(ops.cast(labels, "int32"))
-        x = ops.concatenate([ops.cast(z, embedded.dtype), embedded], axis=-1)
+        z = ops.cast(z, embedded.dtype)
         norms = _attached(self, "norms")
-        for index, dense in enumerate(_attached(self, "hidden")):
-            x = dense(x)
-            if index > 0:
-                x = norms[index - 1](x, training=training)
-            x = ops.leaky_relu(x, negative_slope=LEAKY_SLOPE)
+        hidden = _attached(self, "hidden")
+        if self.label_units:
+            x = ops.concatenate(
+                [
+                    ops.leaky_relu(hidden[0](z), negative_slope=LEAKY_SLOPE),
+                    ops.leaky_relu(embedded, negative_slope=LEAKY_SLOPE),
+                ],
+                axis=-1,
+            )
+        else:
+            x = ops.leaky_relu(
+                hidden[0](ops.concatenate([z, embedded], axis=-1)), negative_slope=LEAKY_SLOPE
+            )
+        for index, dense in enumerate(hidden[1:]):
+            x = ops.leaky_relu(norms[index](dense(x), training=training), LEAKY_SLOPE)
         return ops.tanh(self.reshape(self.output_dense(x)))
 
     def get_config(self):
@@ -481,6 +511,7 @@ class MLPConditionalGenerator(keras.Model):
             "image_size": self.image_size,
             "image_channels": self.image_channels,
             "hidden_units": list(self.hidden_units),
+            "label_units": self.label_units,
             "bn_momentum": self.bn_momentum,
             "bn_epsilon": self.bn_epsilon,
         }
@@ -488,11 +519,17 @@ class MLPConditionalGenerator(keras.Model):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class MLPConditionalDiscriminator(keras.Model):
-    """The mask project's "simple cGAN" discriminator: concat(flatten(x), Embedding(y)) -> logit.
+    """The "simple cGAN" discriminator (Mirza & Osindero, 2014) -> [B, 1] logits.
 
-    h = LReLU(W0 [x; e] + b0); h = LReLU(Dropout_p(W_i h + b_i)) for the other hidden layers;
-    logit = W_out h + b_out (original: 512 units, 4 layers, dropout 0.4, no sigmoid).
-    ``dropout_rate=0`` gives the conditional WGAN-GP MLP critic's layout (no dropout, no BN).
+    With ``label_units`` > 0 (default 128), the label has its own hidden layer joined with the
+    image's first hidden layer, as in the paper (x -> 240 maxout units, y -> 50 maxout units,
+    joint layer): h = concat(LReLU(W0 flatten(x) + b0), LReLU(E[y])). ``label_units=0`` is the
+    mask project's layout, h = LReLU(W0 [flatten(x); Embedding_K(y)] + b0), where the label
+    is K of thousands of inputs and a fresh network barely sees it.
+
+    The other hidden layers are h = LReLU(Dropout_p(W_i h + b_i)); logit = W_out h + b_out
+    (mask project: 512 units, 4 layers, dropout 0.4, no sigmoid). ``dropout_rate=0`` gives the
+    conditional WGAN-GP MLP critic's layout (no dropout, no BN).
     """
 
     def __init__(
@@ -502,6 +539,7 @@ class MLPConditionalDiscriminator(keras.Model):
         image_channels: int = 3,
         hidden_units=(512, 512, 512, 512),
         dropout_rate: float = 0.4,
+        label_units: int = 128,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -521,7 +559,10 @@ class MLPConditionalDiscriminator(keras.Model):
         self.image_channels = image_channels
         self.hidden_units = hidden_units
         self.dropout_rate = float(dropout_rate)
-        self.label_embedding = _label_embedding(num_classes, num_classes, "d_label_embedding")
+        self.label_units = _check_label_units(type(self).__name__, label_units)
+        self.label_embedding = _label_embedding(
+            num_classes, label_units or num_classes, "d_label_embedding"
+        )
         self.flatten = layers.Flatten(name="d_flatten")
         _attach(
             self, "hidden", [layers.Dense(u, name=f"d_fc_{i}") for i, u in enumerate(hidden_units)]
@@ -543,12 +584,26 @@ class MLPConditionalDiscriminator(keras.Model):
                 f"{self.image_size}, {self.image_channels}]. Received: shape={tuple(images.shape)}"
             )
         embedded = self.label_embedding(ops.cast(labels, "int32"))
-        x = ops.concatenate([ops.cast(self.flatten(images), embedded.dtype), embedded], axis=-1)
+        pixels = ops.cast(self.flatten(images), embedded.dtype)
         dropouts = _attached(self, "dropouts")
-        for index, dense in enumerate(_attached(self, "hidden")):
+        hidden = _attached(self, "hidden")
+        if self.label_units:
+            x = ops.concatenate(
+                [
+                    ops.leaky_relu(hidden[0](pixels), negative_slope=LEAKY_SLOPE),
+                    ops.leaky_relu(embedded, negative_slope=LEAKY_SLOPE),
+                ],
+                axis=-1,
+            )
+        else:
+            x = ops.leaky_relu(
+                hidden[0](ops.concatenate([pixels, embedded], axis=-1)),
+                negative_slope=LEAKY_SLOPE,
+            )
+        for index, dense in enumerate(hidden[1:]):
             x = dense(x)
-            if index > 0 and self.dropout_rate > 0:
-                x = dropouts[index - 1](x, training=training)
+            if self.dropout_rate > 0:
+                x = dropouts[index](x, training=training)
             x = ops.leaky_relu(x, negative_slope=LEAKY_SLOPE)
         return self.output_dense(x)
 
@@ -560,6 +615,7 @@ class MLPConditionalDiscriminator(keras.Model):
             "image_channels": self.image_channels,
             "hidden_units": list(self.hidden_units),
             "dropout_rate": self.dropout_rate,
+            "label_units": self.label_units,
         }
 
 

@@ -88,6 +88,7 @@ class ConditionalGANConfig:
     mlp_g_units: tuple[int, ...] = (128, 256, 512, 1024, 2048)
     mlp_d_units: tuple[int, ...] = (512, 512, 512, 512)
     mlp_dropout: float = 0.4
+    mlp_label_units: int = 128
     bn_epsilon: float = 1e-5
     n_critic: int = 5
     gp_lambda: float = 10.0
@@ -156,6 +157,11 @@ class ConditionalGANConfig:
                 f"gp_lambda={self.gp_lambda}, mlp_dropout={self.mlp_dropout}, "
                 f"bn_epsilon={self.bn_epsilon}"
             )
+        if self.mlp_label_units < 0:
+            raise ValueError(
+                "--mlp_label_units must be >= 0 (0: the mask project's concat at the input). "
+                f"Received: mlp_label_units={self.mlp_label_units}"
+            )
         if self.crop_size < 0 or self.max_steps < 0:
             raise ValueError(
                 "--crop_size and --max_steps must be >= 0. Received: "
@@ -183,6 +189,7 @@ ARCHITECTURE_FIELDS = (
     "d_channels",
     "mlp_g_units",
     "mlp_d_units",
+    "mlp_label_units",
 )
 
 
@@ -195,6 +202,7 @@ def build_conditional_models(config: ConditionalGANConfig) -> dict:
             z_dim=config.z_dim,
             image_size=size,
             hidden_units=config.mlp_g_units,
+            label_units=config.mlp_label_units,
             bn_epsilon=config.bn_epsilon,
             name="generator",
         )
@@ -203,6 +211,7 @@ def build_conditional_models(config: ConditionalGANConfig) -> dict:
             image_size=size,
             hidden_units=config.mlp_d_units,
             dropout_rate=config.mlp_dropout,
+            label_units=config.mlp_label_units,
             name="discriminator",
         )
     else:

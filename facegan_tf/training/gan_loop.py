@@ -76,6 +76,19 @@ def fixed_z(count: int, z_dim: int, distribution: str, seed: int, purpose: int) 
     return sample_z((count, z_dim), distribution, step_seed(seed, purpose, 0)).numpy()
 
 
+def check_new_run(save_dir: str, resume: bool) -> None:
+    """Refuses to start a fresh run in a folder that already holds one.
+
+    Raises:
+        ValueError: ``save_dir`` holds a run and ``resume`` is False.
+    """
+    if not resume and read_run_info(save_dir) is not None:
+        raise ValueError(
+            f"--save_dir {save_dir!r} already holds a run. Pass --resume to continue it, "
+            "or choose another --save_dir (nothing was overwritten)."
+        )
+
+
 class GANLoopTrainer:
     """Base trainer; see the module docstring.
 

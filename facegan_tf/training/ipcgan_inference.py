@@ -32,6 +32,7 @@ from facegan_tf.data.images import (
     to_uint8,
 )
 from facegan_tf.data.ipcgan_lists import condition_batch
+from facegan_tf.data.ipcgan_results import aged_name
 from facegan_tf.migrate.tf1 import STATE_FILE
 from facegan_tf.networks.ipcgan import MEAN_RGB
 from facegan_tf.training.checkpointing import read_run_info, restore_models
@@ -200,7 +201,7 @@ def age_folder(
             condition = condition_batch(np.full([len(batch)], int(group)), groups, image_size)
             output = run(tf.constant(batch), condition, mode == "faithful").numpy()
             pixels = legacy_bytescale((output + 1.0) / 2.0) if legacy_stretch else to_uint8(output)
-            target = os.path.join(save_dir, f"{name}_{int(group)}.jpg")
+            target = os.path.join(save_dir, aged_name(name, group))
             _write(target, pixels)
             written.append(target)
             row.append(target)

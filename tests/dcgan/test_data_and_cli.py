@@ -1,9 +1,6 @@
 """Bad inputs are refused with clear messages; the command-line tools run end to end."""
 
-import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,16 +13,8 @@ from facegan_tf.data.faces import (
     preprocess_batch,
 )
 from facegan_tf.training.dcgan import DCGANConfig
-
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-
-
-def write_images(folder, count, size=(20, 20), mode="RGB", seed=0):
-    os.makedirs(folder, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for i in range(count):
-        array = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-        Image.fromarray(array).convert(mode).save(os.path.join(folder, f"img_{i:03d}.png"))
+from facegan_tf.training.gan_loop import check_new_run
+from facegan_tf.training.gan_metrics import make_image_metrics
 
 
 def test_center_crop_follows_sualab_offsets():
@@ -36,7 +25,7 @@ def test_center_crop_follows_sualab_offsets():
     assert out.shape == (1, 64, 64, 3) and (out == 200).all()
 
 
-def test_mixed_modes_are_converted_to_rgb(tmp_path):
+def test_mixed_modes_are_converted_to_rgb(tmp_path, write_images):
     for index, mode in enumerate(("L", "RGBA", "P", "RGB")):
         write_images(str(tmp_path / "faces"), 1, mode=mode, seed=index)
         os.rename(tmp_path / "faces" / "img_000.png", tmp_path / "faces" / f"{mode}.png")
@@ -44,33 +33,33 @@ def test_mixed_modes_are_converted_to_rgb(tmp_path):
     assert faces.images.shape == (4, 8, 8, 3) and faces.images.dtype == np.uint8
 
 
-def test_mixed_sizes_are_refused_naming_the_file(tmp_path):
+def test_mixed_sizes_are_refused_naming_the_file(tmp_path, write_images):
     write_images(str(tmp_path / "faces"), 2)
     Image.new("RGB", (30, 20)).save(tmp_path / "faces" / "zz_other.png")
     with pytest.raises(ValueError, match=r"zz_other\.png.* is 30x20 .* same size"):
         load_face_folder(str(tmp_path / "faces"), crop_size=0, image_size=8)
 
 
-def test_crop_larger_than_images_is_refused(tmp_path):
+def test_crop_larger_than_images_is_refused(tmp_path, write_images):
     write_images(str(tmp_path / "faces"), 1)
     with pytest.raises(ValueError, match="crop_size=96 is larger than image"):
         load_face_folder(str(tmp_path / "faces"), crop_size=96, image_size=8)
 
 
-def test_empty_class_folder_is_refused(tmp_path):
+def test_empty_class_folder_is_refused(tmp_path, write_images):
     write_images(str(tmp_path / "with_mask"), 2)
     os.makedirs(tmp_path / "without_mask")
     with pytest.raises(ValueError, match=r"Class folder .*without_mask.* holds no image files"):
         load_class_folders(str(tmp_path), image_size=8)
 
 
-def test_single_class_is_refused(tmp_path):
+def test_single_class_is_refused(tmp_path, write_images):
     write_images(str(tmp_path / "faces"), 2)
     with pytest.raises(ValueError, match=r"1 class sub-folder\(s\).*at least two"):
         load_class_folders(str(tmp_path), image_size=8)
 
 
-def test_class_labels_follow_folder_name_order(tmp_path):
+def test_class_labels_follow_folder_name_order(tmp_path, write_images):
     write_images(str(tmp_path / "without_mask"), 3)
     write_images(str(tmp_path / "with_mask"), 2)
     faces = load_class_folders(str(tmp_path), image_size=8)
@@ -92,50 +81,28 @@ def test_bad_config_values_are_named(overrides, message):
         DCGANConfig(**overrides)
 
 
-def run_tool(name, *args, timeout=240):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    return subprocess.run(
-        [sys.executable, os.path.join(ROOT, "tools", f"{name}.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        cwd=ROOT,
-    )
+def test_missing_explicit_fid_weights_file_is_an_error(tmp_path):
+    images = np.zeros((2, 8, 8, 3), np.uint8)
+    with pytest.raises(
+        FileNotFoundError, match=r"--fid_weights file .*missing\.npz.* does not exist"
+    ):
+        make_image_metrics({"": images}, str(tmp_path / "missing.npz"))
 
 
-def test_train_dcgan_cli_smoke(tmp_path):
-    write_images(str(tmp_path / "faces"), 16)
-    save_dir = tmp_path / "run"
-    result = run_tool(
-        "train_dcgan",
-        f"--data_dir={tmp_path / 'faces'}",
-        f"--save_dir={save_dir}",
-        "--image_size=8",
-        "--crop_size=16",
-        "--batch_size=4",
-        "--num_epochs=2",
-        "--z_dim=4",
-        "--G_FC_layer_channel=4",
-        "--G_channel=2",
-        "--D_channel=2",
-        "--sample_H=1",
-        "--sample_W=2",
-        "--eval_sample_size=4",
-        "--batch_size_eval=4",
-        f"--fid_weights={tmp_path / 'missing.npz'}",
-    )
-    # An explicit weights path that does not exist is a user error (exit 2, one line).
-    assert result.returncode == 2, result.stderr[-2000:]
-    assert "error: --fid_weights file" in result.stderr
-    assert not (save_dir / "checkpoint").exists()
+def test_a_fresh_run_refuses_a_folder_holding_one(tmp_path):
+    check_new_run(str(tmp_path), resume=False)  # an empty folder is fine
+    (tmp_path / "facegan_run.json").write_text('{"kind": "cgan", "config": {}}', encoding="utf-8")
+    check_new_run(str(tmp_path), resume=True)
+    with pytest.raises(ValueError, match=r"--save_dir .* already holds a run\. Pass --resume"):
+        check_new_run(str(tmp_path), resume=False)
 
 
-def test_train_cgan_cli_smoke_and_resume_guard(tmp_path):
+def test_train_cgan_cli_smoke(tmp_path, run_cli, json_line, write_images):
     write_images(str(tmp_path / "data" / "a"), 8, seed=1)
     write_images(str(tmp_path / "data" / "b"), 8, seed=2)
     save_dir = tmp_path / "run"
-    args = [
+    result = run_cli(
+        "train_cgan",
         "--model=cwgan_gp",
         f"--data_dir={tmp_path / 'data'}",
         f"--save_dir={save_dir}",
@@ -148,29 +115,14 @@ def test_train_cgan_cli_smoke_and_resume_guard(tmp_path):
         "--D_channel=2",
         "--sample_H=1",
         "--sample_W=2",
-        "--eval_sample_size=4",
         "--batch_size_eval=4",
         "--n_critic=2",
-    ]
-    result = run_tool("train_cgan", *args)
+        "--nofid",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    summary = json.loads([line for line in result.stdout.splitlines() if line.startswith("{")][-1])
+    summary = json_line(result.stdout)
     assert summary["step"] == 4 and summary["epoch"] == 1
+    assert summary["metrics_note"] == "FID/KID off (--nofid)"
     assert (save_dir / "samples" / "a_4.png").is_file()
     assert (save_dir / "samples" / "b_4.png").is_file()
     assert (save_dir / "learning_curve.png").is_file()
-    again = run_tool("train_cgan", *args)
-    assert again.returncode == 2 and "already holds a run" in again.stderr
-
-
-def test_train_cgan_cli_refuses_an_empty_class(tmp_path):
-    write_images(str(tmp_path / "data" / "a"), 4)
-    os.makedirs(tmp_path / "data" / "b")
-    result = run_tool(
-        "train_cgan",
-        f"--data_dir={tmp_path / 'data'}",
-        f"--save_dir={tmp_path / 'run'}",
-        "--image_size=8",
-    )
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("error: Class folder")
