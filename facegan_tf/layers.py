@@ -111,10 +111,16 @@ class InstanceNormalization(keras.layers.Layer):
 
     def call(self, inputs):
         x = ops.cast(inputs, "float32")
-        mean = ops.mean(x, axis=(1, 2), keepdims=True)
-        variance = ops.mean(ops.square(x - mean), axis=(1, 2), keepdims=True)
-        normalized = (x - mean) * ops.rsqrt(variance + self.epsilon)
-        outputs = normalized * ops.cast(self.scale, "float32") + ops.cast(self.offset, "float32")
+        mean, variance = ops.moments(x, axes=(1, 2), keepdims=True)
+        outputs = ops.batch_normalization(
+            x,
+            mean,
+            variance,
+            axis=-1,
+            offset=ops.cast(self.offset, "float32"),
+            scale=ops.cast(self.scale, "float32"),
+            epsilon=self.epsilon,
+        )
         return ops.cast(outputs, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):

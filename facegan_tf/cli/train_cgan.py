@@ -62,6 +62,13 @@ flags.DEFINE_integer("D_channel", 64, "DCGAN D / critic base width.", lower_boun
 flags.DEFINE_list("mlp_g_units", ["128", "256", "512", "1024", "2048"], "cgan G hidden widths.")
 flags.DEFINE_list("mlp_d_units", ["512", "512", "512", "512"], "cgan D hidden widths.")
 flags.DEFINE_float("mlp_dropout", 0.4, "cgan D dropout.")
+flags.DEFINE_integer(
+    "mlp_label_units",
+    128,
+    "cgan: width of the label's own hidden layer in G and D (Mirza & Osindero); 0: the mask "
+    "project's Embedding(K, K) appended to the inputs.",
+    lower_bound=0,
+)
 flags.DEFINE_float(
     "bn_epsilon",
     1e-5,
@@ -192,6 +199,7 @@ def main(argv):
         mlp_g_units=_units("mlp_g_units", preset),
         mlp_d_units=_units("mlp_d_units", preset),
         mlp_dropout=FLAGS.mlp_dropout,
+        mlp_label_units=FLAGS.mlp_label_units,
         bn_epsilon=FLAGS.bn_epsilon,
         n_critic=FLAGS.n_critic,
         gp_lambda=FLAGS.gp_lambda,

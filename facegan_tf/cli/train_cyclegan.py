@@ -110,8 +110,8 @@ flags.DEFINE_string("demo_dir", "./demo_output/cyclegan", "Where --demo writes d
 
 #: --demo preset: small enough for a 2-core CPU in a few minutes (faces are 25 x 25 px).
 DEMO_PRESET = {
-    "epoch": 100,
-    "epoch_step": 50,
+    "epoch": 80,
+    "epoch_step": 40,
     "input_nc": 1,
     "output_nc": 1,
     "load_size": 36,

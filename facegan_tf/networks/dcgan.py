@@ -72,9 +72,8 @@ def _batch_norm(name: str, momentum: float, epsilon: float) -> layers.BatchNorma
 
 def _attach(model, attribute: str, layer_list: list) -> None:
     """Keeps ``layer_list`` reachable as ``model.<attribute>`` while every layer is also a
-    named attribute (its layer name), so that `tf.train.Checkpoint` tracks each one,
-    including non-trainable weights such as batch-norm moving statistics (layers held
-    only in a Python list are not part of the TF object graph)."""
+    named attribute (its layer name), so each layer has one stable place in the model's
+    tracked attributes and its weights a stable path (``generator/g_bn_1/gamma``)."""
     for layer in layer_list:
         setattr(model, layer.name, layer)
     object.__setattr__(model, f"_{attribute}_names", tuple(layer.name for layer in layer_list))

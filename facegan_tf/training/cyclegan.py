@@ -262,7 +262,9 @@ class CycleGANTrainer:
         self.skipped = SkipCounter()
         # With --xla the per-replica forward/backward passes are compiled; optimiser updates
         # and the pool stay outside (XLA cannot wrap strategy.run with several replicas).
-        compile_options = {"jit_compile": True} if config.xla else {}
+        # Autograph is off: the step has no data-dependent Python control flow, and converting
+        # every Keras call while tracing would multiply the first-step time.
+        compile_options = {"autograph": False, "jit_compile": True if config.xla else None}
         self._g_gradients = tf.function(self._generator_gradients, **compile_options)
         self._d_gradients = tf.function(self._discriminator_gradients, **compile_options)
 
@@ -350,7 +352,7 @@ class CycleGANTrainer:
         """Runs one step on a (distributed) batch and returns the replica-summed losses."""
         if self._train_step is None:
 
-            @tf.function
+            @tf.function(autograph=False)
             def train_step(batch):
                 step = self.step + 1
                 per_replica = self.strategy.run(self._step_fn, args=(batch, step))
