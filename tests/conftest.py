@@ -26,8 +26,10 @@ FIXTURES = os.path.join(REPO_ROOT, "tests", "fixtures")
 
 
 def run_tool(tool: str, *args: str, cwd: str | None = None, timeout: int = 600):
-    """Runs ``python tools/<tool>.py args...`` and returns the CompletedProcess."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    """Runs ``python tools/<tool>.py args...`` (from the repository root unless ``cwd`` is
+    given) and returns the CompletedProcess."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    cwd = cwd or REPO_ROOT
     return subprocess.run(
         [sys.executable, os.path.join(REPO_ROOT, "tools", f"{tool}.py"), *args],
         cwd=cwd,

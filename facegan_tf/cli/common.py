@@ -50,3 +50,11 @@ def first_set(*names: str, default=None):
         if flags.FLAGS[name].present:
             return flags.FLAGS[name].value
     return default if default is not None else flags.FLAGS[names[0]].value
+
+
+def flag_or_preset(name: str, preset: dict):
+    """The flag's value, or ``preset[name]`` when the flag was not given on the command line
+    (how ``--demo`` presets apply without overriding what the user typed)."""
+    if not flags.FLAGS[name].present and name in preset:
+        return preset[name]
+    return flags.FLAGS[name].value

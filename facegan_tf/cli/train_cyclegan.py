@@ -126,12 +126,6 @@ DEMO_PRESET = {
 }
 
 
-def _value(name: str, preset: dict):
-    if not FLAGS[name].present and name in preset:
-        return preset[name]
-    return FLAGS[name].value
-
-
 def resolve_config():
     """Flags -> `CycleGANConfig` (applying aliases and the --demo preset)."""
     from facegan_tf.training.cyclegan import CycleGANConfig
@@ -151,44 +145,46 @@ def resolve_config():
     if FLAGS["data_dir"].present or FLAGS.data_dir:
         dataset_dir = FLAGS.data_dir
     else:
-        dataset_dir = _value("dataset_dir", preset)
-    epochs = FLAGS.epochs if FLAGS.epochs is not None else _value("epoch", preset)
+        dataset_dir = common.flag_or_preset("dataset_dir", preset)
+    epochs = FLAGS.epochs if FLAGS.epochs is not None else common.flag_or_preset("epoch", preset)
     sample_freq = (
-        FLAGS.sample_freq if FLAGS.sample_freq is not None else _value("print_freq", preset)
+        FLAGS.sample_freq
+        if FLAGS.sample_freq is not None
+        else common.flag_or_preset("print_freq", preset)
     )
     return CycleGANConfig(
         dataset_dir=dataset_dir,
         epochs=epochs,
-        epoch_step=min(_value("epoch_step", preset), epochs),
+        epoch_step=min(common.flag_or_preset("epoch_step", preset), epochs),
         batch_size=FLAGS.batch_size,
         train_size=FLAGS.train_size,
-        load_size=_value("load_size", preset),
-        fine_size=_value("fine_size", preset),
-        ngf=_value("ngf", preset),
-        ndf=_value("ndf", preset),
-        num_blocks=_value("num_blocks", preset),
-        input_nc=_value("input_nc", preset),
-        output_nc=_value("output_nc", preset),
+        load_size=common.flag_or_preset("load_size", preset),
+        fine_size=common.flag_or_preset("fine_size", preset),
+        ngf=common.flag_or_preset("ngf", preset),
+        ndf=common.flag_or_preset("ndf", preset),
+        num_blocks=common.flag_or_preset("num_blocks", preset),
+        input_nc=common.flag_or_preset("input_nc", preset),
+        output_nc=common.flag_or_preset("output_nc", preset),
         lr=FLAGS.lr,
         beta1=FLAGS.beta1,
         l1_lambda=FLAGS.L1_lambda,
-        identity_lambda=_value("identity_lambda", preset),
+        identity_lambda=common.flag_or_preset("identity_lambda", preset),
         use_resnet=FLAGS.use_resnet,
-        use_lsgan=_value("use_lsgan", preset),
+        use_lsgan=common.flag_or_preset("use_lsgan", preset),
         max_size=FLAGS.max_size,
-        save_freq=_value("save_freq", preset),
+        save_freq=common.flag_or_preset("save_freq", preset),
         sample_freq=sample_freq,
         log_freq=FLAGS.log_freq,
         max_steps=FLAGS.max_steps,
         seed=FLAGS.seed,
-        checkpoint_dir=_value("checkpoint_dir", preset),
-        sample_dir=_value("sample_dir", preset),
-        log_dir=_value("log_dir", preset),
+        checkpoint_dir=common.flag_or_preset("checkpoint_dir", preset),
+        sample_dir=common.flag_or_preset("sample_dir", preset),
+        log_dir=common.flag_or_preset("log_dir", preset),
         legacy_bytescale=FLAGS.legacy_bytescale,
         legacy_crop=FLAGS.legacy_crop,
         strategy=FLAGS.strategy,
         xla=FLAGS.xla,
-    ), _value("test_dir", preset)
+    ), common.flag_or_preset("test_dir", preset)
 
 
 def main(argv):

@@ -115,12 +115,6 @@ DEMO_PRESET = {
 }
 
 
-def _value(name: str, preset: dict):
-    if not FLAGS[name].present and name in preset:
-        return preset[name]
-    return FLAGS[name].value
-
-
 def resolve_config():
     """Flags -> `DCGANConfig` (applying the --demo preset)."""
     from facegan_tf.training.dcgan import DCGANConfig
@@ -130,28 +124,28 @@ def resolve_config():
         preset["save_dir"] = FLAGS.demo_dir
     return DCGANConfig(
         data_dir="demo:lfw" if FLAGS.demo and not FLAGS["data_dir"].present else FLAGS.data_dir,
-        save_dir=_value("save_dir", preset),
-        image_size=_value("image_size", preset),
-        crop_size=_value("crop_size", preset),
-        batch_size=_value("batch_size", preset),
-        num_epochs=_value("num_epochs", preset),
+        save_dir=common.flag_or_preset("save_dir", preset),
+        image_size=common.flag_or_preset("image_size", preset),
+        crop_size=common.flag_or_preset("crop_size", preset),
+        batch_size=common.flag_or_preset("batch_size", preset),
+        num_epochs=common.flag_or_preset("num_epochs", preset),
         init_learning_rate=FLAGS.init_learning_rate,
-        beta1=_value("beta1", preset),
+        beta1=common.flag_or_preset("beta1", preset),
         beta2=FLAGS.beta2,
         eps=FLAGS.eps,
         z_dim=FLAGS.z_dim,
         z_distribution=FLAGS.z_distribution,
-        fc_channels=_value("G_FC_layer_channel", preset),
-        g_channels=_value("G_channel", preset),
-        d_channels=_value("D_channel", preset),
+        fc_channels=common.flag_or_preset("G_FC_layer_channel", preset),
+        g_channels=common.flag_or_preset("G_channel", preset),
+        d_channels=common.flag_or_preset("D_channel", preset),
         g_steps_per_d=FLAGS.g_steps_per_d,
-        eval_sample_size=_value("eval_sample_size", preset),
+        eval_sample_size=common.flag_or_preset("eval_sample_size", preset),
         batch_size_eval=FLAGS.batch_size_eval,
-        eval_every_epochs=_value("eval_every_epochs", preset),
+        eval_every_epochs=common.flag_or_preset("eval_every_epochs", preset),
         score_threshold=FLAGS.score_threshold,
-        sample_H=_value("sample_H", preset),
-        sample_W=_value("sample_W", preset),
-        log_every_steps=_value("log_every_steps", preset),
+        sample_H=common.flag_or_preset("sample_H", preset),
+        sample_W=common.flag_or_preset("sample_W", preset),
+        log_every_steps=common.flag_or_preset("log_every_steps", preset),
         max_steps=FLAGS.max_steps,
         seed=FLAGS.seed,
         strategy=FLAGS.strategy,

@@ -1,8 +1,6 @@
 """Shared helpers of the DCGAN / conditional-GAN tests: tiny image folders, tool runs."""
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -21,18 +19,6 @@ def _write_images(folder, count, size=(20, 20), mode="RGB", seed=0):
         Image.fromarray(array).convert(mode).save(os.path.join(folder, f"img_{i:03d}.png"))
 
 
-def _run_cli(name, *args, timeout=300):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    return subprocess.run(
-        [sys.executable, os.path.join(ROOT, "tools", f"{name}.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        cwd=ROOT,
-    )
-
-
 @pytest.fixture(scope="session")
 def write_images():
     """write_images(folder, count, size=(20, 20), mode="RGB", seed=0): random PNG files."""
@@ -40,9 +26,9 @@ def write_images():
 
 
 @pytest.fixture(scope="session")
-def run_cli():
+def run_cli(tool):
     """run_cli("train_dcgan", "--flag=...") -> CompletedProcess of tools/<name>.py."""
-    return _run_cli
+    return tool
 
 
 @pytest.fixture(scope="session")

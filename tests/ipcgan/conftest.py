@@ -73,18 +73,6 @@ def tiny_data(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def cli():
+def cli(tool):
     """Runs ``python tools/<name>.py args...`` and returns the CompletedProcess."""
-    import subprocess
-    import sys
-
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-    def run(name, *args, timeout=300):
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-        return subprocess.run(
-            [sys.executable, os.path.join(repo, "tools", f"{name}.py"), *args],
-            env=env, capture_output=True, text=True, timeout=timeout,
-        )
-
-    return run
+    return tool
