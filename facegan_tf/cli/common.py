@@ -34,6 +34,13 @@ def run(main) -> None:
             sys.stderr.write("interrupted\n")
             sys.exit(130)
 
+    # --help lists the flags of the program being run; they are defined in the cli module,
+    # so make them key flags of the started script.
+    for flag in flags.FLAGS.get_flags_for_module(main.__module__):
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+    main_module = sys.modules.get("__main__")
+    if main_module is not None and sys.modules[main.__module__].__doc__:
+        main_module.__doc__ = sys.modules[main.__module__].__doc__
     app.run(guarded)
 
 

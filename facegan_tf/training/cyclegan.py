@@ -414,7 +414,10 @@ class CycleGANTrainer:
         if config.max_steps is not None:
             total_steps = min(total_steps, config.max_steps)
         bar = ProgressBar(
-            max(total_steps - start_step, 0), label="cyclegan", unit="step", enabled=self.chief
+            max(total_steps - start_step, 0),
+            label="cyclegan",
+            unit="step",
+            enabled=self.chief and progress,
         )
         last_saved = start_step
         last_losses: dict = {}
@@ -482,7 +485,8 @@ class CycleGANTrainer:
         step = int(self.step.numpy())
         if step != last_saved or not self.checkpoint.latest:
             self.save()
-        self.write_samples(sample_a, sample_b, int(self.epoch.numpy()), step, stats)
+        if step % config.sample_freq:
+            self.write_samples(sample_a, sample_b, int(self.epoch.numpy()), step, stats)
         stats.close()
         if self.skipped.count:
             logger.warning(

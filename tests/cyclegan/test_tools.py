@@ -204,3 +204,10 @@ def test_test_tool_refuses_without_checkpoint(tool, golden_inputs, tmp_path):
     assert result.returncode == 2
     assert "No checkpoint found" in result.stderr and "Traceback" not in result.stderr
     assert not os.path.exists(tmp_path / "out")
+
+
+def test_help_lists_the_flags_with_their_meaning(tool):
+    result = tool("train_cyclegan", "--help")  # absl exits with status 1 after --help
+    for flag in ("--dataset_dir", "--epoch", "--use_resnet", "--L1_lambda", "--continue_train"):
+        assert flag in result.stdout
+    assert "Train (or, with --phase=test, apply) a CycleGAN" in result.stdout
