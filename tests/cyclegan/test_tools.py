@@ -208,6 +208,12 @@ def test_test_tool_refuses_without_checkpoint(tool, golden_inputs, tmp_path):
 
 def test_help_lists_the_flags_with_their_meaning(tool):
     result = tool("train_cyclegan", "--help")  # absl exits with status 1 after --help
-    for flag in ("--dataset_dir", "--epoch", "--use_resnet", "--L1_lambda", "--continue_train"):
+    for flag in (
+        "--dataset_dir",
+        "--epoch",
+        "--[no]use_resnet",
+        "--L1_lambda",
+        "--[no]continue_train",
+    ):
         assert flag in result.stdout
     assert "Train (or, with --phase=test, apply) a CycleGAN" in result.stdout
