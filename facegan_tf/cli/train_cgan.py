@@ -123,14 +123,8 @@ DEMO_PRESET = {
 }
 
 
-def _value(name: str, preset: dict):
-    if not FLAGS[name].present and name in preset:
-        return preset[name]
-    return FLAGS[name].value
-
-
 def _units(name: str, preset: dict) -> tuple[int, ...]:
-    values = _value(name, preset)
+    values = common.flag_or_preset(name, preset)
     try:
         return tuple(int(v) for v in values)
     except ValueError as error:
@@ -174,28 +168,28 @@ def main(argv):
         raise ValueError(
             "--data_dir is required (a folder with one sub-folder per class), or pass --demo."
         )
-    image_size = _value("image_size", preset)
+    image_size = common.flag_or_preset("image_size", preset)
     faces = load_training_set(data_dir, FLAGS.crop_size, image_size)
     config = ConditionalGANConfig(
         model=FLAGS.model,
         data_dir=data_dir,
-        save_dir=_value("save_dir", preset),
+        save_dir=common.flag_or_preset("save_dir", preset),
         num_classes=faces.num_classes,
         class_names=faces.class_names,
         image_size=image_size,
         crop_size=FLAGS.crop_size,
-        batch_size=_value("batch_size", preset),
-        num_epochs=_value("num_epochs", preset),
-        init_learning_rate=_value("init_learning_rate", preset),
+        batch_size=common.flag_or_preset("batch_size", preset),
+        num_epochs=common.flag_or_preset("num_epochs", preset),
+        init_learning_rate=common.flag_or_preset("init_learning_rate", preset),
         beta1=FLAGS.beta1,
         beta2=FLAGS.beta2,
         eps=FLAGS.eps,
         z_dim=FLAGS.z_dim,
         z_distribution=FLAGS.z_distribution,
         loss=FLAGS.loss,
-        fc_channels=_value("G_FC_layer_channel", preset),
-        g_channels=_value("G_channel", preset),
-        d_channels=_value("D_channel", preset),
+        fc_channels=common.flag_or_preset("G_FC_layer_channel", preset),
+        g_channels=common.flag_or_preset("G_channel", preset),
+        d_channels=common.flag_or_preset("D_channel", preset),
         mlp_g_units=_units("mlp_g_units", preset),
         mlp_d_units=_units("mlp_d_units", preset),
         mlp_dropout=FLAGS.mlp_dropout,
@@ -203,13 +197,13 @@ def main(argv):
         bn_epsilon=FLAGS.bn_epsilon,
         n_critic=FLAGS.n_critic,
         gp_lambda=FLAGS.gp_lambda,
-        eval_sample_size=_value("eval_sample_size", preset),
+        eval_sample_size=common.flag_or_preset("eval_sample_size", preset),
         batch_size_eval=FLAGS.batch_size_eval,
-        eval_every_epochs=_value("eval_every_epochs", preset),
+        eval_every_epochs=common.flag_or_preset("eval_every_epochs", preset),
         score_threshold=FLAGS.score_threshold,
         sample_H=FLAGS.sample_H,
         sample_W=FLAGS.sample_W,
-        log_every_steps=_value("log_every_steps", preset),
+        log_every_steps=common.flag_or_preset("log_every_steps", preset),
         max_steps=FLAGS.max_steps,
         seed=FLAGS.seed,
         strategy=FLAGS.strategy,

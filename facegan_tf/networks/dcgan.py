@@ -79,6 +79,26 @@ def _attach(model, attribute: str, layer_list: list) -> None:
     object.__setattr__(model, f"_{attribute}_names", tuple(layer.name for layer in layer_list))
 
 
+def _first_hidden_with_label(first_dense, inputs, embedded, label_units: int):
+    """First hidden layer of the MLP cGAN with the label (Mirza & Osindero, 2014).
+
+    With a label pathway (``label_units`` > 0) the input and the embedded label pass their own
+    layers and are joined after their leaky ReLUs; without one the embedding is concatenated
+    to the input before the first dense layer.
+    """
+    if label_units:
+        return ops.concatenate(
+            [
+                ops.leaky_relu(first_dense(inputs), negative_slope=LEAKY_SLOPE),
+                ops.leaky_relu(embedded, negative_slope=LEAKY_SLOPE),
+            ],
+            axis=-1,
+        )
+    return ops.leaky_relu(
+        first_dense(ops.concatenate([inputs, embedded], axis=-1)), negative_slope=LEAKY_SLOPE
+    )
+
+
 def _attached(model, attribute: str) -> list:
     return [getattr(model, name) for name in getattr(model, f"_{attribute}_names")]
 
@@ -486,18 +506,7 @@ class MLPConditionalGenerator(keras.Model):
         z = ops.cast(z, embedded.dtype)
         norms = _attached(self, "norms")
         hidden = _attached(self, "hidden")
-        if self.label_units:
-            x = ops.concatenate(
-                [
-                    ops.leaky_relu(hidden[0](z), negative_slope=LEAKY_SLOPE),
-                    ops.leaky_relu(embedded, negative_slope=LEAKY_SLOPE),
-                ],
-                axis=-1,
-            )
-        else:
-            x = ops.leaky_relu(
-                hidden[0](ops.concatenate([z, embedded], axis=-1)), negative_slope=LEAKY_SLOPE
-            )
+        x = _first_hidden_with_label(hidden[0], z, embedded, self.label_units)
         for index, dense in enumerate(hidden[1:]):
             x = ops.leaky_relu(norms[index](dense(x), training=training), LEAKY_SLOPE)
         return ops.tanh(self.reshape(self.output_dense(x)))
@@ -586,19 +595,7 @@ class MLPConditionalDiscriminator(keras.Model):
         pixels = ops.cast(self.flatten(images), embedded.dtype)
         dropouts = _attached(self, "dropouts")
         hidden = _attached(self, "hidden")
-        if self.label_units:
-            x = ops.concatenate(
-                [
-                    ops.leaky_relu(hidden[0](pixels), negative_slope=LEAKY_SLOPE),
-                    ops.leaky_relu(embedded, negative_slope=LEAKY_SLOPE),
-                ],
-                axis=-1,
-            )
-        else:
-            x = ops.leaky_relu(
-                hidden[0](ops.concatenate([pixels, embedded], axis=-1)),
-                negative_slope=LEAKY_SLOPE,
-            )
+        x = _first_hidden_with_label(hidden[0], pixels, embedded, self.label_units)
         for index, dense in enumerate(hidden[1:]):
             x = dense(x)
             if self.dropout_rate > 0:

@@ -24,20 +24,11 @@ TINY = [
 ]
 
 
-def _write_domain(folder, count, seed):
-    rng = np.random.default_rng(seed)
-    os.makedirs(folder, exist_ok=True)
-    for i in range(count):
-        save_image(
-            os.path.join(folder, f"face {i}.png"), rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)
-        )
-
-
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
+def data_dir(tmp_path_factory, random_images):
     root = str(tmp_path_factory.mktemp("cyc_data"))
     for sub, count, seed in (("trainA", 3, 0), ("trainB", 3, 1), ("testA", 2, 2), ("testB", 2, 3)):
-        _write_domain(os.path.join(root, sub), count, seed)
+        random_images(os.path.join(root, sub), count, seed, prefix="face ")
     return root
 
 

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from facegan_tf.data.images import save_image
 from facegan_tf.data.unpaired import scan_unpaired_folders
 from facegan_tf.training.cyclegan import CycleGANConfig, CycleGANTrainer, learning_rate_for_epoch
 from facegan_tf.training.image_pool import ImagePool
@@ -75,22 +74,11 @@ def test_image_pool_follows_the_original_rule():
         np.testing.assert_array_equal(out_b.numpy(), ref_b)
 
 
-def _write_domain(folder, count, seed):
-    rng = np.random.default_rng(seed)
-    os.makedirs(folder, exist_ok=True)
-    for i in range(count):
-        save_image(
-            os.path.join(folder, f"img_{i}.png"), rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)
-        )
-
-
 @pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
+def tiny_data(tmp_path_factory, random_images):
     root = str(tmp_path_factory.mktemp("unpaired"))
-    _write_domain(os.path.join(root, "trainA"), 5, 0)
-    _write_domain(os.path.join(root, "trainB"), 4, 1)
-    _write_domain(os.path.join(root, "testA"), 2, 2)
-    _write_domain(os.path.join(root, "testB"), 2, 3)
+    for sub, count, seed in (("trainA", 5, 0), ("trainB", 4, 1), ("testA", 2, 2), ("testB", 2, 3)):
+        random_images(os.path.join(root, sub), count, seed)
     return root
 
 
