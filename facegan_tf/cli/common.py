@@ -9,6 +9,8 @@ import sys
 from absl import app, flags
 from absl import logging as absl_logging
 
+from facegan_tf.training.guards import NonFiniteLossError, TrainingInterrupted
+
 #: Exceptions that signal a user mistake (bad flag, bad file); printed as one line.
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, KeyError)
 
@@ -16,12 +18,19 @@ USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionErro
 def run(main) -> None:
     """Runs ``main`` under absl; a user error becomes one line on stderr and exit code 2.
 
+    A non-finite training loss exits with code 3 and Ctrl-C with 130, each with one line.
+
     Set ``FACEGAN_TRACEBACK=1`` to see the full traceback instead.
     """
 
     def guarded(argv):
         try:
             return main(argv)
+        except NonFiniteLossError as error:
+            if os.environ.get("FACEGAN_TRACEBACK"):
+                raise
+            sys.stderr.write(f"error: {error}\n")
+            sys.exit(3)
         except USER_ERRORS as error:
             if os.environ.get("FACEGAN_TRACEBACK"):
                 raise
@@ -30,6 +39,9 @@ def run(main) -> None:
                 message = f"missing key {message}"
             sys.stderr.write(f"error: {message}\n")
             sys.exit(2)
+        except TrainingInterrupted as interrupted:
+            sys.stderr.write(f"{interrupted}\n")
+            sys.exit(130)
         except KeyboardInterrupt:
             sys.stderr.write("interrupted\n")
             sys.exit(130)
