@@ -17,6 +17,9 @@ CONSOLE_SCRIPTS = [
     "facegan-train-age-classifier=facegan_tf.cli.train_age_classifier:run",
     "facegan-prepare-ipcgan-lists=facegan_tf.cli.prepare_ipcgan_lists:run",
     "facegan-eval-aging=facegan_tf.cli.eval_aging:run",
+    "facegan-align-faces=facegan_tf.cli.align_faces:run",
+    "facegan-export-generator=facegan_tf.cli.export_generator:run",
+    "facegan-apply-generator=facegan_tf.cli.apply_generator:run",
 ]
 
 setup(
@@ -47,7 +50,21 @@ setup(
             "dlib-bin",
             "face-recognition-models>=0.3.0",
         ],
-        "test": ["pytest", "scikit-image", "ruff"],
+        # Face detector of tools/align_faces.py; its weights ship inside the package.
+        "align": ["mtcnn>=1.0,<2"],
+        # ONNX export (tools/export_generator.py --formats=...,onnx) and its check.
+        "onnx": ["tf2onnx>=1.17.0", "onnx>=1.17", "onnxruntime>=1.23,<1.31"],
+        # The LiteRT interpreter; without it TFLite files run on tf.lite.Interpreter.
+        "tflite": ["ai-edge-litert>=2.3"],
+        "test": [
+            "pytest",
+            "scikit-image",
+            "ruff",
+            "mtcnn>=1.0,<2",
+            "tf2onnx>=1.17.0",
+            "onnx>=1.17",
+            "onnxruntime>=1.23,<1.31",
+        ],
     },
     entry_points={"console_scripts": CONSOLE_SCRIPTS},
 )

@@ -1,54 +1,75 @@
-"""DCGAN training-step time at batch 64, 64 x 64, sualab widths (1 D + 2 G Adam updates).
+"""DCGAN training-step, first-step and generator-inference time of `DCGANTrainer`.
 
-Usage: python bench/dcgan_step.py [--steps=10] [--batch_size=64]
-Prints figures only; no timing is asserted.
+Builds the trainer from a `DCGANConfig` (sualab widths by default) and times its
+``train_step`` (one D update and ``g_steps_per_d`` G updates) on synthetic in-memory batches.
+Prints figures and, as the last line, one JSON object (keys in bench/_common.py). Never
+asserts timings.
+
+The reference setting (sualab: 64 x 64, batch 64):
+    python bench/dcgan_step.py --image_size=64 --batch_size=64
 """
 
-import argparse
+from __future__ import annotations
+
 import os
 import sys
 import tempfile
-import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import _common  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from facegan_tf.training.dcgan import DCGANConfig, DCGANTrainer  # noqa: E402
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--batch_size", type=int, default=64)
-    args = parser.parse_args()
-    config = DCGANConfig(save_dir=tempfile.mkdtemp(), batch_size=args.batch_size)
-    trainer = DCGANTrainer(config)
-    images = np.random.default_rng(0).uniform(-1, 1, (args.batch_size, 64, 64, 3))
-    batch = {
-        "image": tf.constant(images, tf.float32),
-        "label": tf.zeros((args.batch_size,), tf.int32),
-    }
-    start = time.perf_counter()
-    trainer.train_step(batch)["d_loss"].numpy()
-    first = time.perf_counter() - start
-    times = []
-    for _ in range(args.steps):
-        start = time.perf_counter()
-        trainer.train_step(batch)["d_loss"].numpy()
-        times.append(time.perf_counter() - start)
-    times = np.array(times)
-    print(f"devices: {[d.name for d in tf.config.list_logical_devices()]}")
-    print(f"first step (trace + run): {first:.2f} s")
-    print(
-        f"step time over {args.steps} steps: median {np.median(times) * 1000:.0f} ms, "
-        f"min {times.min() * 1000:.0f} ms; {args.batch_size / np.median(times):.1f} images/s"
+def main(argv=None) -> dict:
+    parser = _common.make_parser(__doc__.splitlines()[0], image_size=64, batch_size=64)
+    parser.add_argument("--z_dim", type=int, default=100, help="Latent size.")
+    parser.add_argument("--fc_channels", type=int, default=512, help="G_FC_layer_channel.")
+    parser.add_argument("--g_channels", type=int, default=64, help="G_channel.")
+    parser.add_argument("--d_channels", type=int, default=64, help="D_channel.")
+    args = _common.parse(parser, argv)
+    config = _common.config_with_scale(
+        DCGANConfig,
+        args,
+        save_dir=tempfile.mkdtemp(prefix="bench_dcgan_"),
+        image_size=args.image_size,
+        batch_size=args.batch_size,
+        z_dim=args.z_dim,
+        fc_channels=args.fc_channels,
+        g_channels=args.g_channels,
+        d_channels=args.d_channels,
+        seed=args.seed,
     )
-    print(
-        "sualab epoch (1,093 steps) at this speed: "
-        f"{1093 * np.median(times) / 60:.1f} min; 100 epochs: "
-        f"{109300 * np.median(times) / 3600:.1f} h"
+    trainer = DCGANTrainer(config)
+    rng = np.random.default_rng(args.seed)
+    count, size = args.batch_size * trainer.replicas, args.image_size
+
+    def batch():
+        return _common.distributed(
+            trainer.strategy,
+            {
+                "image": rng.uniform(-1, 1, (count, size, size, 3)).astype(np.float32),
+                "label": np.zeros((count,), np.int32),
+            },
+        )
+
+    timings = _common.time_steps(trainer.train_step, [batch(), batch()], args.steps, args.warmup)
+    generator = trainer.models["generator"]
+    infer = tf.function(lambda z: generator(z, training=False))
+    z = tf.constant(rng.uniform(-1, 1, (args.infer_batch, args.z_dim)), tf.float32)
+    timings.update(_common.time_inference(infer, (z,), args.infer_repeats))
+    return _common.report(
+        "dcgan",
+        args,
+        trainer.replicas,
+        timings,
+        z_dim=args.z_dim,
+        g_channels=args.g_channels,
+        d_channels=args.d_channels,
+        g_steps_per_d=config.g_steps_per_d,
     )
 
 

@@ -68,3 +68,29 @@ def test_condition_maps_one_hot_planes():
     np.testing.assert_array_equal(maps[0, :, :, 0], 1.0)
     np.testing.assert_array_equal(maps[1, :, :, 2], 1.0)
     assert maps.sum() == 2 * 4 * 5
+
+
+def test_forward_grad_conv2d_matches_conv2d_outputs_and_gradients():
+    """The forward-convolution gradients equal TensorFlow's own Conv2D gradients."""
+    import tensorflow as tf
+
+    from facegan_tf.layers import ForwardGradConv2D
+
+    x = tf.constant(np.random.default_rng(3).normal(size=(2, 11, 9, 5)), tf.float32)
+    for filters in (3, 7):  # fewer and more outputs than inputs: both input-gradient routes
+        plain = keras.layers.Conv2D(filters, 3, use_bias=False)
+        fast = ForwardGradConv2D(filters, 3, use_bias=False)
+        plain.build(x.shape)
+        fast.build(x.shape)
+        fast.kernel.assign(plain.kernel)
+        results = []
+        for layer in (plain, fast):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = layer(x)
+                loss = tf.reduce_sum(y * y)
+            d_x, d_kernel = tape.gradient(loss, [x, layer.kernel])
+            results.append((y.numpy(), d_x.numpy(), d_kernel.numpy()))
+        np.testing.assert_array_equal(results[1][0], results[0][0])
+        for fast_grad, plain_grad in zip(results[1][1:], results[0][1:]):
+            np.testing.assert_allclose(fast_grad, plain_grad, rtol=1e-5, atol=1e-5)

@@ -6,7 +6,7 @@ only), so training resumed from a converted checkpoint starts with fresh Adam mo
 ``--start_epoch``.
 
 Example:
-    python tools/convert_tf1_checkpoint.py --kind=cyclegan_xhujoy \
+    python tools/convert_tf1_checkpoint.py --kind=cyclegan_xhujoy \\
         --tf1_checkpoint=./checkpoint/horse2zebra_256 --output_dir=./converted
 """
 

@@ -2,7 +2,7 @@
 
 Examples:
     python tools/prepare_utkface.py --utkface_dir=./UTKFace --output_dir=./datasets/aging
-    python tools/prepare_utkface.py --utkface_dir=./UTKFace --split=gender \
+    python tools/prepare_utkface.py --utkface_dir=./UTKFace --split=gender \\
         --output_dir=./datasets/male2female
 """
 

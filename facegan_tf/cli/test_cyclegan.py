@@ -2,7 +2,7 @@
 
 Examples:
     python tools/test_cyclegan.py --checkpoint_dir=./checkpoint --data_dir=./datasets/x
-    python tools/test_cyclegan.py --checkpoint_dir=./legacy/horse2zebra_256 \
+    python tools/test_cyclegan.py --checkpoint_dir=./legacy/horse2zebra_256 \\
         --source=./photos --which_direction=BtoA --test_dir=./out
 """
 

@@ -6,7 +6,7 @@ Accepts a run folder of tools/train_dcgan.py, a folder written by
 ``sample_image_random.png``, ``sample_image_interpolate.png``, ``metrics.json``, ``index.html``.
 
 Examples:
-    python tools/test_dcgan.py --checkpoint_dir=runs/dcgan --test_dir=runs/dcgan/test \
+    python tools/test_dcgan.py --checkpoint_dir=runs/dcgan --test_dir=runs/dcgan/test \\
         --real_dir=data/FFHQ/thumbnails128x128
     python tools/test_dcgan.py --checkpoint_dir=DCGAN_training_FFHQ_z_100_96crop_01
 """

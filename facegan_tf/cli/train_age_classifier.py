@@ -38,7 +38,19 @@ flags.DEFINE_integer("save_interval", 10000, "Save every this many steps.", lowe
 flags.DEFINE_integer("log_freq", 10, "Write losses every this many steps.", lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Seed of initialisation and data order.")
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
-                  "tf.distribute strategy.")
+                  "default: one device; mirrored: MirroredStrategy over all visible GPUs (or the "
+                  "configured logical CPUs); multi_worker: MultiWorkerMirroredStrategy from "
+                  "TF_CONFIG. "
+                  "--batch_size is global and must divide by the number of replicas.")
+flags.DEFINE_bool(
+    "mixed_precision",
+    False,
+    "Compute in float16 with float32 variables and losses; dynamic loss scaling for every "
+    "optimizer (steps with non-finite scaled gradients are skipped).",
+)
+flags.DEFINE_bool(
+    "xla", False, "Compile the per-replica forward/backward passes with XLA (jit_compile)."
+)
 
 
 def main(argv):
@@ -65,6 +77,8 @@ def main(argv):
         checkpoint_dir=FLAGS.checkpoint_dir, log_dir=FLAGS.summary_dir,
         save_interval=FLAGS.save_interval, log_freq=FLAGS.log_freq, seed=FLAGS.seed,
         strategy=FLAGS.strategy,
+        mixed_precision=FLAGS.mixed_precision,
+        xla=FLAGS.xla,
     )
     trainer = AgeClassifierTrainer(config)
     if existing_run(config.checkpoint_dir) is not None:

@@ -93,9 +93,28 @@ flags.DEFINE_integer("log_every_steps", 10, "Write losses every this many steps.
 flags.DEFINE_integer("max_steps", 0, "Stop after this many steps (0: no limit).", lower_bound=0)
 flags.DEFINE_integer("seed", 0, "Seed of every random draw.")
 flags.DEFINE_enum(
-    "strategy", "default", ["default", "mirrored", "multi_worker"], "tf.distribute strategy."
+    "strategy",
+    "default",
+    ["default", "mirrored", "multi_worker"],
+    "tf.distribute strategy: one device, MirroredStrategy over the visible GPUs (or logical "
+    "CPUs), or MultiWorkerMirroredStrategy from TF_CONFIG. --batch_size is per replica.",
+)
+flags.DEFINE_bool(
+    "sync_batch_norm",
+    False,
+    "Batch-norm statistics over all replicas (one step on N replicas then equals one step on "
+    "one device with the global batch); default: per-replica statistics.",
+)
+flags.DEFINE_bool(
+    "mixed_precision",
+    False,
+    "mixed_float16 compute with dynamic loss scaling; variables and losses stay float32.",
+)
+flags.DEFINE_bool(
+    "xla", False, "Compile the per-replica forward/backward passes with XLA (jit_compile)."
 )
 flags.DEFINE_bool("resume", False, "Continue the run in --save_dir.")
+flags.DEFINE_alias("continue_train", "resume")
 flags.DEFINE_bool("fid", True, "Compute FID/KID at evaluations (--nofid: skip them).")
 flags.DEFINE_string("fid_weights", "", "FID Inception weights file (default location if empty).")
 flags.DEFINE_integer("fid_batch_size", 16, "Images per FID feature batch.", lower_bound=1)
@@ -207,6 +226,9 @@ def main(argv):
         max_steps=FLAGS.max_steps,
         seed=FLAGS.seed,
         strategy=FLAGS.strategy,
+        sync_batch_norm=FLAGS.sync_batch_norm,
+        mixed_precision=FLAGS.mixed_precision,
+        xla=FLAGS.xla,
     )
     check_new_run(config.save_dir, FLAGS.resume)
     counts = {name: int((faces.labels == i).sum()) for i, name in enumerate(faces.class_names)}

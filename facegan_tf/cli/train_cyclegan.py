@@ -48,7 +48,12 @@ flags.DEFINE_integer("input_nc", 3, "Channels of domain A images (1 or 3).")
 flags.DEFINE_integer("output_nc", 3, "Channels of domain B images (1 or 3).")
 flags.DEFINE_float("lr", 0.0002, "Initial Adam learning rate.")
 flags.DEFINE_float("beta1", 0.5, "Adam beta1 (beta2 0.999 and epsilon 1e-8 as TF1).")
-flags.DEFINE_enum("which_direction", "AtoB", ["AtoB", "BtoA"], "Test direction.")
+flags.DEFINE_enum(
+    "which_direction",
+    "AtoB",
+    ["AtoB", "BtoA"],
+    "Direction translated by --phase=test: AtoB applies the A->B generator, BtoA the B->A one.",
+)
 flags.DEFINE_enum("phase", "train", ["train", "test"], "train, or test (translate test images).")
 flags.DEFINE_integer(
     "save_freq", 1000, "Save a checkpoint every this many steps (and at the end).", lower_bound=1
@@ -95,10 +100,21 @@ flags.DEFINE_bool(
 )
 flags.DEFINE_bool("legacy_crop", False, "Crop offsets 1..load-fine as the original (never 0).")
 flags.DEFINE_enum(
-    "strategy", "default", ["default", "mirrored", "multi_worker"], "tf.distribute strategy."
+    "strategy",
+    "default",
+    ["default", "mirrored", "multi_worker"],
+    "default: one device; mirrored: MirroredStrategy over all visible GPUs (or the "
+    "configured logical CPUs); multi_worker: MultiWorkerMirroredStrategy from TF_CONFIG. "
+    "--batch_size is per replica.",
 )
 flags.DEFINE_bool(
     "xla", False, "Compile the per-replica forward/backward passes with XLA (jit_compile)."
+)
+flags.DEFINE_bool(
+    "mixed_precision",
+    False,
+    "Compute in float16 with float32 variables and losses; dynamic loss scaling for both "
+    "optimizers (steps with non-finite scaled gradients are skipped).",
 )
 flags.DEFINE_bool(
     "demo",
@@ -184,6 +200,7 @@ def resolve_config():
         legacy_crop=FLAGS.legacy_crop,
         strategy=FLAGS.strategy,
         xla=FLAGS.xla,
+        mixed_precision=FLAGS.mixed_precision,
     ), common.flag_or_preset("test_dir", preset)
 
 

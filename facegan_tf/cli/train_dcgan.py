@@ -74,11 +74,30 @@ flags.DEFINE_integer("log_every_steps", 10, "Write losses every this many steps.
 flags.DEFINE_integer("max_steps", 0, "Stop after this many steps (0: no limit).", lower_bound=0)
 flags.DEFINE_integer("seed", 0, "Seed of every random draw (data order, z).")
 flags.DEFINE_enum(
-    "strategy", "default", ["default", "mirrored", "multi_worker"], "tf.distribute strategy."
+    "strategy",
+    "default",
+    ["default", "mirrored", "multi_worker"],
+    "tf.distribute strategy: one device, MirroredStrategy over the visible GPUs (or logical "
+    "CPUs), or MultiWorkerMirroredStrategy from TF_CONFIG. --batch_size is per replica.",
+)
+flags.DEFINE_bool(
+    "sync_batch_norm",
+    False,
+    "Batch-norm statistics over all replicas (one step on N replicas then equals one step on "
+    "one device with the global batch); default: per-replica statistics.",
+)
+flags.DEFINE_bool(
+    "mixed_precision",
+    False,
+    "mixed_float16 compute with dynamic loss scaling; variables and losses stay float32.",
+)
+flags.DEFINE_bool(
+    "xla", False, "Compile the per-replica forward/backward passes with XLA (jit_compile)."
 )
 flags.DEFINE_bool(
     "resume", False, "Continue the run in --save_dir (models, optimizers, step, epoch, best FID)."
 )
+flags.DEFINE_alias("continue_train", "resume")
 flags.DEFINE_bool("fid", True, "Compute FID/KID at evaluations (--nofid: skip them).")
 flags.DEFINE_string(
     "fid_weights",
@@ -149,6 +168,9 @@ def resolve_config():
         max_steps=FLAGS.max_steps,
         seed=FLAGS.seed,
         strategy=FLAGS.strategy,
+        sync_batch_norm=FLAGS.sync_batch_norm,
+        mixed_precision=FLAGS.mixed_precision,
+        xla=FLAGS.xla,
     )
 
 

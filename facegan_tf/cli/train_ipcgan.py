@@ -103,7 +103,21 @@ flags.DEFINE_integer(
 flags.DEFINE_integer("log_freq", 10, "Write losses every this many steps.", lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Seed of data order and label pairs.")
 flags.DEFINE_enum(
-    "strategy", "default", ["default", "mirrored", "multi_worker"], "tf.distribute strategy."
+    "strategy",
+    "default",
+    ["default", "mirrored", "multi_worker"],
+    "default: one device; mirrored: MirroredStrategy over all visible GPUs (or the "
+    "configured logical CPUs); multi_worker: MultiWorkerMirroredStrategy from TF_CONFIG. "
+    "--batch_size is global and must divide by the number of replicas.",
+)
+flags.DEFINE_bool(
+    "mixed_precision",
+    False,
+    "Compute in float16 with float32 variables and losses; dynamic loss scaling for every "
+    "optimizer (steps with non-finite scaled gradients are skipped).",
+)
+flags.DEFINE_bool(
+    "xla", False, "Compile the per-replica forward/backward passes with XLA (jit_compile)."
 )
 flags.DEFINE_bool(
     "synchronized_bn",
@@ -208,6 +222,8 @@ def resolve_config():
         seed=FLAGS.seed,
         strategy=FLAGS.strategy,
         synchronized_bn=FLAGS.synchronized_bn,
+        mixed_precision=FLAGS.mixed_precision,
+        xla=FLAGS.xla,
     )
 
 

@@ -16,15 +16,21 @@ already trained on.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
 
-from facegan_tf.data.images import list_images, read_image
+from facegan_tf.data.images import ImageReadError, list_images, read_image
+
+logger = logging.getLogger(__name__)
 
 _CHUNK = 256
+
+#: Refuse a data set of which more than this fraction of files cannot be decoded.
+MAX_UNREADABLE_FRACTION = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,12 +42,14 @@ class FaceSet:
         labels: int32 [N] (all zeros for an unlabelled set).
         class_names: one name per label index (``("faces",)`` when unlabelled).
         source: where the images came from (folder or ``"demo:lfw"``).
+        skipped: files that could not be decoded and were left out.
     """
 
     images: np.ndarray
     labels: np.ndarray
     class_names: tuple[str, ...]
     source: str
+    skipped: tuple[str, ...] = ()
 
     @property
     def num_classes(self) -> int:
@@ -90,24 +98,46 @@ def load_images(
     image_size: int,
     on_progress: Callable[[int], None] | None = None,
 ) -> np.ndarray:
-    """Reads, crops and resizes ``paths`` into uint8 [N, S, S, 3].
+    """Reads, crops and resizes the readable files of ``paths`` into uint8 [N, S, S, 3];
+    see `load_images_skipping`."""
+    return load_images_skipping(paths, crop_size, image_size, on_progress)[0]
 
-    Every image must have the size of the first one (the fixed crop assumes it); modes are
-    converted to RGB (grayscale replicated, alpha composited on black; `read_image`).
-    ``on_progress(n)`` is called after every chunk of ``n`` images.
+
+def load_images_skipping(
+    paths: list[str],
+    crop_size: int,
+    image_size: int,
+    on_progress: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Reads, crops and resizes ``paths``; returns (images uint8 [N, S, S, 3], kept [len(paths)]
+    bool, skipped paths).
+
+    Every image must have the size of the first readable one (the fixed crop assumes it);
+    modes are converted to RGB (grayscale replicated, alpha composited on black;
+    `read_image`). A file that cannot be decoded is skipped with a warning and counted; a set
+    of which more than `MAX_UNREADABLE_FRACTION` is unreadable is refused. ``on_progress(n)``
+    is called after every chunk of ``n`` files.
 
     Raises:
-        ValueError: an image of another size, an undecodable file, or a crop larger than
-            the images; the message names the file.
+        ValueError: an image of another size, a crop larger than the images, or a mostly
+            unreadable set; the message names a file.
     """
     if not paths:
         raise ValueError("No image paths given.")
     output = np.zeros((len(paths), image_size, image_size, 3), np.uint8)
+    kept = np.zeros(len(paths), bool)
+    skipped: list[str] = []
     reference = None
+    count = 0
     for start in range(0, len(paths), _CHUNK):
         chunk = []
-        for path in paths[start : start + _CHUNK]:
-            image = read_image(path)
+        for index, path in enumerate(paths[start : start + _CHUNK], start):
+            try:
+                image = read_image(path)
+            except ImageReadError as error:
+                skipped.append(path)
+                logger.warning("skipping unreadable image: %s", error)
+                continue
             if reference is None:
                 reference = (image.shape[:2], path)
                 _check_crop(crop_size, image.shape[0], image.shape[1], path)
@@ -119,12 +149,26 @@ def load_images(
                     "(resize them first, e.g. to the 128x128 of FFHQ thumbnails)."
                 )
             chunk.append(image)
-        output[start : start + len(chunk)] = preprocess_batch(
-            np.stack(chunk), crop_size, image_size
-        )
+            kept[index] = True
+        if len(skipped) > MAX_UNREADABLE_FRACTION * len(paths):
+            raise ValueError(
+                f"{len(skipped)} of the first {min(start + _CHUNK, len(paths))} "
+                f"files are not readable images (e.g. {skipped[0]!r}); expected JPEG/PNG "
+                "images. Refusing a mostly unreadable data set."
+            )
+        if chunk:
+            output[count : count + len(chunk)] = preprocess_batch(
+                np.stack(chunk), crop_size, image_size
+            )
+            count += len(chunk)
         if on_progress is not None:
-            on_progress(len(chunk))
-    return output
+            on_progress(len(paths[start : start + _CHUNK]))
+    if skipped:
+        logger.warning(
+            "%d of %d image files could not be decoded and were skipped (first: %s)",
+            len(skipped), len(paths), skipped[0],
+        )
+    return output[:count], kept, tuple(skipped)
 
 
 def load_face_folder(
@@ -135,8 +179,10 @@ def load_face_folder(
 ) -> FaceSet:
     """All images directly inside ``folder`` (e.g. FFHQ ``thumbnails128x128``), unlabelled."""
     paths = list_images(folder, what="--data_dir")
-    images = load_images(paths, crop_size, image_size, on_progress)
-    return FaceSet(images, np.zeros(len(images), np.int32), ("faces",), os.path.abspath(folder))
+    images, _, skipped = load_images_skipping(paths, crop_size, image_size, on_progress)
+    return FaceSet(
+        images, np.zeros(len(images), np.int32), ("faces",), os.path.abspath(folder), skipped
+    )
 
 
 def scan_class_folders(root: str) -> tuple[tuple[str, ...], list[list[str]]]:
@@ -187,8 +233,8 @@ def load_class_folders(
     labels = np.concatenate(
         [np.full(len(paths), index, np.int32) for index, paths in enumerate(per_class)]
     )
-    images = load_images(flat, crop_size, image_size, on_progress)
-    return FaceSet(images, labels, names, os.path.abspath(root))
+    images, kept, skipped = load_images_skipping(flat, crop_size, image_size, on_progress)
+    return FaceSet(images, labels[kept], names, os.path.abspath(root), skipped)
 
 
 def demo_face_set(image_size: int = 32, labelled: bool = False) -> FaceSet:

@@ -9,6 +9,7 @@ Unreadable files raise `ImageReadError`, which names the file.
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 
 import numpy as np
@@ -19,6 +20,22 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".
 
 class ImageReadError(ValueError):
     """An image file could not be decoded."""
+
+
+class SkipCounter:
+    """Thread-safe record of the files a pipeline skipped because they could not be decoded."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.paths: list[str] = []
+
+    def add(self, path: str) -> None:
+        with self._lock:
+            self.paths.append(path)
+
+    @property
+    def count(self) -> int:
+        return len(self.paths)
 
 
 def is_image_file(name: str) -> bool:

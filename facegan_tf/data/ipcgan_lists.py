@@ -33,7 +33,7 @@ import tensorflow as tf
 
 from facegan_tf.data.age_groups import CACD_AGE_GROUPS as CACD_AGE_GROUPS
 from facegan_tf.data.age_groups import age_group_of, parse_age_groups
-from facegan_tf.data.images import read_image
+from facegan_tf.data.images import ImageReadError, SkipCounter, read_image
 
 logger = logging.getLogger(__name__)
 
@@ -338,21 +338,51 @@ def real_image(pixels: tf.Tensor, image_size: int) -> tf.Tensor:
     return resized / 127.5 - 1.0
 
 
+#: Files the IPCGAN training pipelines of this process could not decode (skipped).
+SKIPPED = SkipCounter()
+
+
+def _skipping(reader, skipped: SkipCounter):
+    """Wraps an image reader so that an undecodable file yields an empty [0, 0, 3] array
+    (dropped by the pipeline) and is counted, instead of stopping the run."""
+
+    def read(path):
+        try:
+            return reader(path)
+        except (ImageReadError, OSError) as error:
+            name = os.fsdecode(path) if isinstance(path, bytes) else path
+            skipped.add(name)
+            logger.warning("skipping unreadable image (%d so far): %s", skipped.count, error)
+            return np.zeros((0, 0, 3), np.uint8)
+
+    return read
+
+
 def training_dataset(
     sampler: IPCGANSampler,
     start_step: int,
     image_size: int = 128,
     alexnet_size: int = 227,
     num_steps: int | None = None,
+    skipped: SkipCounter | None = None,
 ) -> tf.data.Dataset:
     """Global batches from ``start_step`` on: dicts with ``source`` [B, S, S, 3] (pixel - mean),
     ``source_alexnet`` [B, A, A, 3] (pixel - mean), ``real`` [B, S, S, 3] in [-1, 1],
-    ``true_group`` and ``false_group`` [B] int32."""
+    ``true_group`` and ``false_group`` [B] int32.
+
+    A (source, real) record whose image cannot be decoded is dropped inside tf.data and the
+    file is added to ``skipped`` (default: the process-wide `SKIPPED`), so a broken file in a
+    multi-day run costs one record, not the run; later records fill the batch, so the run
+    still has ``num_steps`` batches.
+    """
     batch = sampler.batch_size
+    skipped = SKIPPED if skipped is None else skipped
+    read_source = _skipping(_read_source_rgb, skipped)
+    read_real = _skipping(_read_rgb, skipped)
 
     def records():
         step = start_step
-        while num_steps is None or step < start_step + num_steps:
+        while True:
             entry = sampler.step(step)
             for source, real in zip(entry["sources"], entry["reals"]):
                 yield (
@@ -366,20 +396,30 @@ def training_dataset(
         tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32),
     )
 
-    def load(source_path, real_path, true, false):
-        source, source_alexnet = source_images(
-            decode_path(source_path, _read_source_rgb), image_size, alexnet_size)
+    def decode(source_path, real_path, true, false):
+        return decode_path(source_path, read_source), decode_path(real_path, read_real), true, false
+
+    def readable(source, real, true, false):
+        return tf.logical_and(tf.size(source) > 0, tf.size(real) > 0)
+
+    def load(source_pixels, real_pixels, true, false):
+        source, source_alexnet = source_images(source_pixels, image_size, alexnet_size)
         return {
             "source": source,
             "source_alexnet": source_alexnet,
-            "real": real_image(decode_path(real_path), image_size),
+            "real": real_image(real_pixels, image_size),
             "true_group": true,
             "false_group": false,
         }
 
     dataset = tf.data.Dataset.from_generator(records, output_signature=signature)
+    dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.filter(readable)
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return dataset.batch(batch, drop_remainder=True).prefetch(2)
+    dataset = dataset.batch(batch, drop_remainder=True)
+    if num_steps is not None:
+        dataset = dataset.take(num_steps)
+    return dataset.prefetch(2)
 
 
 def condition_batch(groups, age_groups: int, side: int) -> tf.Tensor:

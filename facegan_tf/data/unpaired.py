@@ -16,13 +16,14 @@ import dataclasses
 import logging
 import math
 import os
-import threading
 
 import numpy as np
 import tensorflow as tf
 
 from facegan_tf.data.images import (
     ImageReadError,
+    SkipCounter,
+    is_image_file,
     legacy_bytescale,
     list_images,
     probe_image,
@@ -47,22 +48,6 @@ class UnpairedFolders:
     test_a: tuple[str, ...]
     test_b: tuple[str, ...]
     skipped: tuple[str, ...] = ()
-
-
-class SkipCounter:
-    """Thread-safe count of files skipped while a pipeline runs."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self.paths: list[str] = []
-
-    def add(self, path: str) -> None:
-        with self._lock:
-            self.paths.append(path)
-
-    @property
-    def count(self) -> int:
-        return len(self.paths)
 
 
 def resolve_dataset_dir(dataset_dir: str) -> str:
@@ -100,6 +85,14 @@ def screen_images(paths: list[str], folder: str) -> tuple[list[str], list[str]]:
     return good, bad
 
 
+def any_image_file(folder: str) -> bool:
+    """True if ``folder`` directly holds at least one file with an image extension."""
+    return any(
+        is_image_file(name) and os.path.isfile(os.path.join(folder, name))
+        for name in os.listdir(folder)
+    )
+
+
 def scan_unpaired_folders(dataset_dir: str, need_train: bool = True) -> UnpairedFolders:
     """Lists and screens ``trainA``, ``trainB`` (required when training), ``testA``, ``testB``."""
     root = resolve_dataset_dir(dataset_dir)
@@ -108,8 +101,8 @@ def scan_unpaired_folders(dataset_dir: str, need_train: bool = True) -> Unpaired
     for sub in ("trainA", "trainB", "testA", "testB"):
         folder = os.path.join(root, sub)
         required = need_train and sub.startswith("train")
-        if not os.path.isdir(folder) and not required:
-            lists[sub] = ()
+        if not required and (not os.path.isdir(folder) or not any_image_file(folder)):
+            lists[sub] = ()  # an absent or empty test folder: samples come from training
             continue
         paths = list_images(folder, what=f"{sub} folder")
         good, bad = screen_images(paths, folder)

@@ -21,6 +21,7 @@ from keras import layers, ops
 
 from facegan_tf.layers import (
     PACKAGE,
+    ForwardGradConv2D,
     InstanceNormalization,
     ReflectionPadding2D,
     leaky_relu,
@@ -29,7 +30,10 @@ from facegan_tf.layers import (
 
 
 def _conv(filters: int, kernel: int, stride: int, padding: str, name: str) -> layers.Conv2D:
-    return layers.Conv2D(
+    # Stride-1 VALID convolutions (after reflection padding) take their gradients through
+    # forward convolutions: same outputs, several times faster backward pass on CPU.
+    conv_class = ForwardGradConv2D if (stride, padding) == (1, "valid") else layers.Conv2D
+    return conv_class(
         filters,
         kernel,
         strides=stride,

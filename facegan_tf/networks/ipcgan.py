@@ -98,6 +98,9 @@ class BatchNorm(keras.layers.Layer):
         synchronized: bool = False,
         **kwargs,
     ):
+        # Normalisation runs in float32 (the input is cast); under a mixed policy the
+        # variables must be read as float32 too, not autocast to the compute dtype.
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         if not 0.0 <= momentum < 1.0 or not epsilon > 0:
             raise ValueError(

@@ -13,6 +13,14 @@ with the age group given by the ``train_age_group_<k>.txt`` list a face is in an
 [104, 117, 124] (the IPCGAN convention). One Adam optimiser over trunk and heads. The result
 (kind ``ipcgan_alexnet_age``) serves as both ``--alexnet_pretrained_model`` and
 ``--age_pretrained_model`` of ``train_ipcgan``.
+
+Scale: ``batch_size`` is the global batch, split over the replicas of ``--strategy``.
+``mixed_precision`` builds both nets with the ``mixed_float16`` policy (float32 variables),
+casts logits to float32 before the cross-entropies and wraps Adam in a dynamic loss-scale
+optimizer; ``xla`` jit-compiles each replica's forward/backward pass (the update stays
+outside). Every step's losses are checked for NaN/Inf before anything of the step is saved;
+Ctrl-C stops between steps after saving. The exported ``.keras`` models keep the policy
+they were trained with.
 """
 
 from __future__ import annotations
@@ -30,10 +38,16 @@ from facegan_tf.data.ipcgan_lists import decode_path, group_list_name, read_imag
 from facegan_tf.losses import legacy_resize_bilinear
 from facegan_tf.networks.alexnet import build_age_head, build_alexnet, pool5_size
 from facegan_tf.networks.ipcgan import MEAN_RGB
+from facegan_tf.training import guards, precision
 from facegan_tf.training.checkpointing import TrainingCheckpoint, read_run_info
 from facegan_tf.training.progress import ProgressBar
 from facegan_tf.training.stats import StatsWriter
-from facegan_tf.training.strategy import is_chief, make_strategy
+from facegan_tf.training.strategy import (
+    checkpoint_directory,
+    discard_worker_checkpoint,
+    is_chief,
+    make_strategy,
+)
 
 KIND = "ipcgan_alexnet_age"
 _CACD_NAME = re.compile(r"^(\d+)_(.+)_(\d+)\.[^.]+$")
@@ -69,6 +83,8 @@ class AgeClassifierConfig:
     max_to_keep: int = 3
     seed: int = 0
     strategy: str = "default"
+    mixed_precision: bool = False
+    xla: bool = False
 
     def __post_init__(self):
         for name in ("batch_size", "max_steps", "fc_units", "embedding_units", "save_interval",
@@ -151,14 +167,18 @@ class AgeClassifierTrainer:
         features = pool5_size(tuple(config.conv_filters), config.input_size)
         with self.strategy.scope():
             keras.utils.set_random_seed(config.seed)
-            self.alexnet = build_alexnet(
-                tuple(config.conv_filters), config.fc_units, config.embedding_units,
-                num_identities, config.input_size,
-            )
-            self.age_head = build_age_head(features, config.fc_units, config.age_groups)
+            with precision.dtype_policy(config.mixed_precision):
+                self.alexnet = build_alexnet(
+                    tuple(config.conv_filters), config.fc_units, config.embedding_units,
+                    num_identities, config.input_size,
+                )
+                self.age_head = build_age_head(features, config.fc_units, config.age_groups)
             self.variables = self.alexnet.trainable_variables + self.age_head.trainable_variables
-            self.optimizer = keras.optimizers.Adam(
-                config.learning_rate, beta_1=config.beta1, epsilon=config.adam_epsilon
+            self.optimizer = precision.loss_scaled(
+                keras.optimizers.Adam(
+                    config.learning_rate, beta_1=config.beta1, epsilon=config.adam_epsilon
+                ),
+                config.mixed_precision,
             )
             self.optimizer.build(self.variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
@@ -168,12 +188,26 @@ class AgeClassifierTrainer:
             "pool5_features": features,
             "identity_names": list(self.faces.identity_names)[:100000],
         }
-        self.checkpoint = TrainingCheckpoint(
-            config.checkpoint_dir, KIND, run_config, max_to_keep=config.max_to_keep,
-            enabled=self.chief, step=self.step, optimizer=self.optimizer,
-            alexnet=self.alexnet, age_head=self.age_head,
-        )
+        self._run_config = run_config
+        self._checkpoint_objects = {
+            "step": self.step,
+            **precision.checkpoint_optimizers(optimizer=self.optimizer),
+            "alexnet": self.alexnet,
+            "age_head": self.age_head,
+        }
+        self._checkpoint_folder = checkpoint_directory(config.checkpoint_dir, self.chief)
+        self.checkpoint = self._make_checkpoint(self._checkpoint_objects)
         self._train_step = None
+        self._last_saved = -1  # the step of the checkpoint on disk that equals the state
+        self._gradients = tf.function(
+            self._loss_gradients, jit_compile=True if config.xla else None
+        )
+
+    def _make_checkpoint(self, objects: dict) -> TrainingCheckpoint:
+        return TrainingCheckpoint(
+            self._checkpoint_folder, KIND, self._run_config,
+            max_to_keep=self.config.max_to_keep, enabled=self.chief, **objects,
+        )
 
     def batch_indices(self, step: int) -> np.ndarray:
         count, batch = len(self.faces.paths), self.config.batch_size
@@ -203,26 +237,32 @@ class AgeClassifierTrainer:
         dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return dataset.batch(self.config.batch_size, drop_remainder=True).prefetch(2)
 
-    def _step_fn(self, batch):
+    def _loss_gradients(self, batch):
+        """Forward and backward of ``CE(age) + w_id * CE(identity)`` on one replica's batch."""
         def average(per_example):
             return tf.nn.compute_average_loss(per_example, global_batch_size=self.config.batch_size)
 
         with tf.GradientTape() as tape:
             taps = self.alexnet(batch["image"], training=True)
-            age_logits = self.age_head(taps["pool5"], training=True)
+            age_logits = precision.to_float32(self.age_head(taps["pool5"], training=True))
             age = tf.nn.sparse_softmax_cross_entropy_with_logits(
                 labels=batch["group"], logits=age_logits
             )
             identity = tf.nn.sparse_softmax_cross_entropy_with_logits(
-                labels=batch["identity"], logits=taps["logits"]
+                labels=batch["identity"], logits=precision.to_float32(taps["logits"])
             )
             loss = average(age + self.config.identity_loss_weight * identity)
-        gradients = tape.gradient(loss, self.variables)
-        self.optimizer.apply_gradients(zip(gradients, self.variables))
+            scaled_loss = self.optimizer.scale_loss(loss)
+        gradients = tape.gradient(scaled_loss, self.variables)
         correct = tf.cast(tf.equal(tf.argmax(age_logits, -1, output_type=tf.int32),
                                    batch["group"]), tf.float32)
-        return {"loss": loss, "age_loss": average(age), "identity_loss": average(identity),
-                "age_accuracy": average(correct)}
+        return gradients, {"loss": loss, "age_loss": average(age),
+                           "identity_loss": average(identity), "age_accuracy": average(correct)}
+
+    def _step_fn(self, batch):
+        gradients, values = self._gradients(batch)
+        self.optimizer.apply_gradients(zip(gradients, self.variables))
+        return values
 
     def train_step(self, batch) -> dict:
         if self._train_step is None:
@@ -237,7 +277,34 @@ class AgeClassifierTrainer:
         return self._train_step(batch)
 
     def restore(self) -> str:
-        return self.checkpoint.restore()
+        """Restores the latest checkpoint of ``checkpoint_dir`` (either precision's)."""
+        path = tf.train.latest_checkpoint(self.config.checkpoint_dir)
+        if path is None:
+            raise FileNotFoundError(
+                f"No checkpoint to resume from in {self.config.checkpoint_dir!r}."
+            )
+        if precision.lacks_loss_scale(self._checkpoint_objects, path):
+            objects = precision.without_loss_scale(self._checkpoint_objects)
+            restored = self._make_checkpoint(objects).restore(path)
+        else:
+            restored = self.checkpoint.restore(path)
+        self._last_saved = int(self.step.numpy())
+        return restored
+
+    def save(self) -> str | None:
+        """Saves the run state (every worker takes part; only the chief's copy is kept)."""
+        step = int(self.step.numpy())
+        path = self.checkpoint.save(step)
+        self._last_saved = step
+        if not self.chief:
+            discard_worker_checkpoint(self._checkpoint_folder, self.config.checkpoint_dir)
+            return None
+        return path
+
+    def _save_unsaved(self) -> str | None:
+        if int(self.step.numpy()) == self._last_saved:
+            return tf.train.latest_checkpoint(self.config.checkpoint_dir)
+        return self.save()
 
     def export_models(self) -> list[str]:
         """Writes ``alexnet.keras`` and ``age_head.keras`` next to the checkpoints (what
@@ -259,28 +326,36 @@ class AgeClassifierTrainer:
                             enabled=self.chief)
         bar = ProgressBar(remaining, label="age classifier", unit="step",
                           enabled=self.chief and progress)
-        started, last, last_saved = time.perf_counter(), {}, start
+        started, last = time.perf_counter(), {}
+        current_step = lambda: int(self.step.numpy())  # noqa: E731
         if remaining:
             batches = self.strategy.experimental_distribute_dataset(self.dataset(start, remaining))
-            for batch in batches:
-                values = self.train_step(batch)
-                step = int(self.step.numpy())
-                if step % config.log_freq == 0 or step == config.max_steps:
-                    last = {k: float(v) for k, v in values.items()}
-                    stats.write(step, {f"AgeClassifier/{k}": v for k, v in last.items()})
-                bar.update(1, loss=float(values["loss"]))
-                if step % config.save_interval == 0:
-                    self.checkpoint.save(step)
-                    last_saved = step
-        bar.close()
-        step = int(self.step.numpy())
-        if step != last_saved or not self.checkpoint.latest:
-            self.checkpoint.save(step)
+            try:
+                with guards.interruptible(self._save_unsaved, current_step) as request:
+                    for batch in batches:
+                        values = self.train_step(batch)
+                        step = current_step()
+                        losses_now = {k: float(v) for k, v in values.items()}
+                        guards.check_finite(step, losses_now, lambda: self.checkpoint.latest)
+                        if step % config.log_freq == 0 or step == config.max_steps:
+                            last = losses_now
+                            stats.write(step, {f"AgeClassifier/{k}": v for k, v in last.items()})
+                        bar.update(1, loss=losses_now["loss"])
+                        if step % config.save_interval == 0:
+                            self.save()
+                        request.raise_if_requested()
+            finally:
+                bar.close()
+        else:
+            bar.close()
+        step = current_step()
+        if step != self._last_saved or not tf.train.latest_checkpoint(config.checkpoint_dir):
+            self.save()
         if self.chief:
             self.export_models()
         stats.close()
         return {"step": step, "seconds": time.perf_counter() - started, "losses": last,
-                "checkpoint": self.checkpoint.latest}
+                "checkpoint": tf.train.latest_checkpoint(config.checkpoint_dir)}
 
 
 def existing_run(directory: str) -> dict | None:

@@ -19,6 +19,13 @@ docs/cgan.md:
 Order of one step for ``cgan``, ``cdcgan`` and ``acgan`` (the mask project's): generator
 update with random labels c ~ U{0..K-1} first, then the discriminator update on the real
 batch with its labels and on the (pre-update) fakes with c; L_D = (real + fake) / 2.
+
+z, the fake labels c and the penalty's alpha are drawn for the global batch from
+(seed, purpose, step) and sliced per replica (facegan_tf.training.gan_loop), so N replicas x B
+see the draws of one device x N B. Distribution, ``sync_batch_norm``, ``mixed_precision`` and
+``xla`` as in facegan_tf.training.gan_loop; under mixed precision the gradient penalty is
+computed in float32 (float32 interpolates, the critic's logits cast to float32 before the
+inner gradient, float32 norm).
 """
 
 from __future__ import annotations
@@ -42,19 +49,18 @@ from facegan_tf.training.dcgan import (
     _check_adam,
     _check_image_size,
     _check_positive,
+    _check_strategy,
     adam,
 )
 from facegan_tf.training.gan_loop import (
     SEED_ALPHA,
     SEED_FIXED_Z,
     SEED_LABELS,
-    SEED_Z,
     GANLoopTrainer,
     fixed_z,
-    replica_id,
-    sample_z,
     step_seed,
 )
+from facegan_tf.training.precision import to_float32
 
 KIND = "cgan"
 MODELS = ("cgan", "cdcgan", "cwgan_gp", "acgan")
@@ -103,10 +109,14 @@ class ConditionalGANConfig:
     max_to_keep: int = 3
     seed: int = 0
     strategy: str = "default"
+    sync_batch_norm: bool = False
+    mixed_precision: bool = False
+    xla: bool = False
 
     def __post_init__(self):
         if self.model not in MODELS:
             raise ValueError(f"--model must be one of {MODELS}. Received: model={self.model!r}")
+        _check_strategy(self.strategy)
         _check_positive(
             self,
             (
@@ -262,6 +272,7 @@ class ConditionalGANTrainer(GANLoopTrainer):
     ):
         super().__init__(config, strategy)
         self._compiled = {}
+        self._passes = {}
         count = config.sample_H * config.sample_W
         self.sample_z = fixed_z(
             count, config.z_dim, config.z_distribution, config.seed, SEED_FIXED_Z
@@ -280,64 +291,62 @@ class ConditionalGANTrainer(GANLoopTrainer):
 
     # ---------------------------------------------------------------------------- steps
     def _noise(self, batch, step):
-        real = batch["image"]
-        count = tf.shape(real)[0]
-        replica = replica_id()
-        z = sample_z(
-            (count, self.config.z_dim),
-            self.config.z_distribution,
-            step_seed(self.config.seed, SEED_Z, step, replica),
+        """(real, labels, z, fake labels c) of this replica; z and c are its slices of the
+        global batch's draws."""
+        config = self.config
+        z = self.replica_z(step)
+        label_seed = step_seed(config.seed, SEED_LABELS, step)
+        fake_labels = self.replica_rows(
+            lambda count: tf.random.stateless_uniform(
+                (count,), label_seed, minval=0, maxval=config.num_classes, dtype=tf.int32
+            )
         )
-        fake_labels = tf.random.stateless_uniform(
-            (count,),
-            step_seed(self.config.seed, SEED_LABELS, step, replica),
-            minval=0,
-            maxval=self.config.num_classes,
-            dtype=tf.int32,
-        )
-        return real, tf.cast(batch["label"], tf.int32), z, fake_labels
+        return batch["image"], tf.cast(batch["label"], tf.int32), z, fake_labels
 
     def _adversarial(self, logits, target):
-        return losses.adversarial_loss(self.config.adversarial_loss, logits, target)
+        return losses.adversarial_loss(self.config.adversarial_loss, to_float32(logits), target)
 
-    def _conditional_step(self, batch, step):
-        """cgan / cdcgan: G step (random labels) then D step; L_D = (real + fake) / 2."""
+    # Forward/backward passes (jit-compiled under --xla); they change no variable except
+    # batch-norm statistics and dropout seeds.
+    def _conditional_g_gradients(self, z, fake_labels):
         generator, discriminator = self.models["generator"], self.models["discriminator"]
-        real, labels, z, fake_labels = self._noise(batch, step)
         with tf.GradientTape() as tape:
             fake = generator(z, fake_labels, training=True)
             g_per_example = self._adversarial(discriminator(fake, fake_labels, training=True), 1.0)
             g_loss = self.average(g_per_example)
-        self.apply("generator", tape, g_loss)
+        return self.gradients("generator", tape, g_loss), g_loss, fake
+
+    def _conditional_d_gradients(self, real, labels, fake, fake_labels):
+        discriminator = self.models["discriminator"]
         with tf.GradientTape() as tape:
-            real_logits = discriminator(real, labels, training=True)
-            fake_logits = discriminator(tf.stop_gradient(fake), fake_labels, training=True)
+            real_logits = to_float32(discriminator(real, labels, training=True))
+            fake_logits = to_float32(discriminator(fake, fake_labels, training=True))
             d_real = self._adversarial(real_logits, 1.0)
             d_fake = self._adversarial(fake_logits, 0.0)
             d_loss = self.average((d_real + d_fake) / 2.0)
-        self.apply("discriminator", tape, d_loss)
-        return {
-            "g_loss": g_loss,
+        values = {
             "d_loss": d_loss,
             "d_real_score": self.average(real_logits[:, 0]),
             "d_fake_score": self.average(fake_logits[:, 0]),
         }
+        return self.gradients("discriminator", tape, d_loss), values
 
-    def _acgan_step(self, batch, step):
-        """AC-GAN: G step on 1/2 (BCE + CE) then D step on the nested halves."""
+    def _acgan_g_gradients(self, z, fake_labels):
         generator, discriminator = self.models["generator"], self.models["discriminator"]
-        real, labels, z, fake_labels = self._noise(batch, step)
         with tf.GradientTape() as tape:
             fake = generator(z, fake_labels, training=True)
-            adv, cls = discriminator(fake, training=True)
+            adv, cls = to_float32(discriminator(fake, training=True))
             g_loss = self.average(
                 0.5
                 * (losses.bce_loss(adv, 1.0) + losses.class_cross_entropy_loss(fake_labels, cls))
             )
-        self.apply("generator", tape, g_loss)
+        return self.gradients("generator", tape, g_loss), g_loss, fake
+
+    def _acgan_d_gradients(self, real, labels, fake, fake_labels):
+        discriminator = self.models["discriminator"]
         with tf.GradientTape() as tape:
-            real_adv, real_cls = discriminator(real, training=True)
-            fake_adv, fake_cls = discriminator(tf.stop_gradient(fake), training=True)
+            real_adv, real_cls = to_float32(discriminator(real, training=True))
+            fake_adv, fake_cls = to_float32(discriminator(fake, training=True))
             d_real = 0.5 * (
                 losses.bce_loss(real_adv, 1.0) + losses.class_cross_entropy_loss(labels, real_cls)
             )
@@ -346,52 +355,89 @@ class ConditionalGANTrainer(GANLoopTrainer):
                 + losses.class_cross_entropy_loss(fake_labels, fake_cls)
             )
             d_loss = self.average(0.5 * (d_real + d_fake))
-        self.apply("discriminator", tape, d_loss)
         correct = tf.cast(
             tf.equal(tf.argmax(real_cls, axis=-1, output_type=tf.int32), labels), tf.float32
         )
-        return {
-            "g_loss": g_loss,
+        values = {
             "d_loss": d_loss,
             "d_real_score": self.average(real_adv[:, 0]),
             "d_fake_score": self.average(fake_adv[:, 0]),
             "d_class_accuracy": self.average(correct),
         }
+        return self.gradients("discriminator", tape, d_loss), values
 
-    def _critic_step(self, batch, step):
-        """WGAN-GP critic update: D(G(z, y)) - D(x, y) + lambda GP, fakes with the real labels."""
+    def _critic_gradients(self, real, labels, z, alpha):
         generator, critic = self.models["generator"], self.models["discriminator"]
-        real, labels, z, _ = self._noise(batch, step)
-        alpha = tf.random.stateless_uniform(
-            (tf.shape(real)[0],), step_seed(self.config.seed, SEED_ALPHA, step, replica_id())
-        )
-        fake = generator(z, labels, training=True)
+        fake = to_float32(generator(z, labels, training=True))
         with tf.GradientTape() as tape:
-            real_logits = critic(real, labels, training=True)
-            fake_logits = critic(fake, labels, training=True)
+            real_logits = to_float32(critic(real, labels, training=True))
+            fake_logits = to_float32(critic(fake, labels, training=True))
             # The penalty interpolates alpha * fake + (1 - alpha) * real; with alpha ~ U(0, 1)
             # this has the distribution of the original's alpha * real + (1 - alpha) * fake.
             penalty = losses.gradient_penalty(
-                lambda x: critic(x, labels, training=True), real, fake, alpha
+                lambda x: to_float32(critic(x, labels, training=True)), real, fake, alpha
             )
             wasserstein = losses.wgan_critic_loss(real_logits, fake_logits)
             d_loss = self.average(wasserstein + self.config.gp_lambda * penalty)
-        self.apply("discriminator", tape, d_loss)
-        return {
+        values = {
             "d_loss": d_loss,
             "gradient_penalty": self.average(penalty),
             "wasserstein_estimate": -self.average(wasserstein),
             "d_real_score": self.average(real_logits[:, 0]),
             "d_fake_score": self.average(fake_logits[:, 0]),
         }
+        return self.gradients("discriminator", tape, d_loss), values
 
-    def _wgan_generator_step(self, batch, step):
+    def _wgan_g_gradients(self, z, labels):
         generator, critic = self.models["generator"], self.models["discriminator"]
-        _, labels, z, _ = self._noise(batch, step)
         with tf.GradientTape() as tape:
             fake = generator(z, labels, training=True)
-            g_loss = self.average(losses.wgan_generator_loss(critic(fake, labels, training=True)))
-        self.apply("generator", tape, g_loss)
+            logits = to_float32(critic(fake, labels, training=True))
+            g_loss = self.average(losses.wgan_generator_loss(logits))
+        return self.gradients("generator", tape, g_loss), g_loss
+
+    def _pass(self, name):
+        """The forward/backward method ``name``, compiled once (XLA under ``xla``)."""
+        if name not in self._passes:
+            self._passes[name] = self.compiled(getattr(self, name))
+        return self._passes[name]
+
+    # ---------------------------------------------------------------------------- steps
+    def _conditional_step(self, batch, step):
+        """cgan / cdcgan: G step (random labels) then D step; L_D = (real + fake) / 2."""
+        real, labels, z, fake_labels = self._noise(batch, step)
+        gradients, g_loss, fake = self._pass("_conditional_g_gradients")(z, fake_labels)
+        self.apply_gradients("generator", gradients)
+        gradients, values = self._pass("_conditional_d_gradients")(
+            real, labels, tf.stop_gradient(fake), fake_labels
+        )
+        self.apply_gradients("discriminator", gradients)
+        return {"g_loss": g_loss, **values}
+
+    def _acgan_step(self, batch, step):
+        """AC-GAN: G step on 1/2 (BCE + CE) then D step on the nested halves."""
+        real, labels, z, fake_labels = self._noise(batch, step)
+        gradients, g_loss, fake = self._pass("_acgan_g_gradients")(z, fake_labels)
+        self.apply_gradients("generator", gradients)
+        gradients, values = self._pass("_acgan_d_gradients")(
+            real, labels, tf.stop_gradient(fake), fake_labels
+        )
+        self.apply_gradients("discriminator", gradients)
+        return {"g_loss": g_loss, **values}
+
+    def _critic_step(self, batch, step):
+        """WGAN-GP critic update: D(G(z, y)) - D(x, y) + lambda GP, fakes with the real labels."""
+        real, labels, z, _ = self._noise(batch, step)
+        alpha_seed = step_seed(self.config.seed, SEED_ALPHA, step)
+        alpha = self.replica_rows(lambda count: tf.random.stateless_uniform((count,), alpha_seed))
+        gradients, values = self._pass("_critic_gradients")(real, labels, z, alpha)
+        self.apply_gradients("discriminator", gradients)
+        return values
+
+    def _wgan_generator_step(self, batch, step):
+        _, labels, z, _ = self._noise(batch, step)
+        gradients, g_loss = self._pass("_wgan_g_gradients")(z, labels)
+        self.apply_gradients("generator", gradients)
         return {"g_loss": g_loss}
 
     def _compile(self, name, step_fn, advance: bool):
@@ -429,11 +475,10 @@ class ConditionalGANTrainer(GANLoopTrainer):
     def generate(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         """G(z, labels) with moving-statistics BN, [-1, 1]."""
         labels = np.zeros(len(z), np.int32) if labels is None else labels
-        return np.asarray(
-            self.models["generator"](
-                tf.constant(z, tf.float32), tf.constant(labels, tf.int32), training=False
-            )
+        images = self.models["generator"](
+            tf.constant(z, tf.float32), tf.constant(labels, tf.int32), training=False
         )
+        return np.asarray(to_float32(images))
 
     def write_epoch_samples(self, epoch: int, step: int) -> list[str]:
         """One fixed-z grid per class: ``samples/<class>_{step}.png`` (same z for all classes)."""
@@ -459,6 +504,8 @@ class ConditionalGANTrainer(GANLoopTrainer):
                     images,
                     self.config.sample_H,
                     self.config.sample_W,
+                    tag=f"Samples/{name}",
+                    step=step,
                 )
             )
         self.write_sample_page(

@@ -1,26 +1,51 @@
 """Resumable training checkpoints.
 
-A run folder holds TF object-graph checkpoints ``ckpt-<step>.{index,data-*}`` written by
-`tf.train.CheckpointManager`, its ``checkpoint`` state file, and ``facegan_run.json`` naming
-the model kind and the resolved config that built the models. TF writes the data and index
-files before it atomically replaces the state file, so a crash during a save leaves the
-previous checkpoint as the latest one; ``facegan_run.json`` is written atomically too.
+A run folder holds TF object-graph checkpoints ``ckpt-<step>.{index,data-*}``, the
+``checkpoint`` state file that `tf.train.latest_checkpoint` reads, and ``facegan_run.json``
+naming the model kind and the resolved config that built the models.
+
+A save is crash-safe at every moment (SIGKILL, power loss after the write returned):
+
+1. TF writes ``ckpt-<step>`` (through a ``ckpt-<step>_temp/`` folder it renames); the files
+   are then fsync'ed. Nothing refers to them yet, so a kill here leaves the previous state.
+2. The state file is replaced atomically (temporary file, fsync, rename) by one that lists
+   only the checkpoints kept (the newest ``max_to_keep``) with the new one as the latest.
+3. Only then are the files of checkpoints no longer listed deleted.
+
+So the state file never names a checkpoint that is incomplete or being deleted: the latest
+checkpoint and every one listed stay loadable whatever moment a process dies.
+`tf.train.CheckpointManager` deletes old checkpoints before its final state write, so a kill
+during its clean-up leaves listed checkpoints without files; that is why it is not used.
+Leftover ``*_temp`` folders of an interrupted save are removed by the next save.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import glob
 import os
+import re
+import shutil
+import tempfile
 
 import tensorflow as tf
 
-from facegan_tf.fileio import read_json, write_json_atomic
+from facegan_tf.fileio import atomic_write, read_json, write_json_atomic
 
 RUN_INFO_FILE = "facegan_run.json"
 STATE_FILE = "checkpoint"
+CHECKPOINT_NAME = "ckpt"
+_STATE_LINE = re.compile(r'^\s*(model_checkpoint_path|all_model_checkpoint_paths)\s*:\s*"(.*)"\s*$')
 
 
 class CheckpointKindError(ValueError):
     """A checkpoint folder holds another model kind than the one asked for."""
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (disk full, file size limit, read-only file system);
+    the previous checkpoint is untouched and still the latest."""
 
 
 def read_run_info(directory: str) -> dict | None:
@@ -88,7 +113,7 @@ def restore_models(path: str, **models) -> None:
     checkpoint = tf.train.Checkpoint(**as_trackables(models))
     try:
         checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as error:
+    except (AssertionError, ValueError, IndexError, tf.errors.OpError) as error:
         raise ValueError(
             f"Checkpoint {path!r} does not fit the model (different widths, architecture or a "
             f"damaged file): {str(error).splitlines()[0][:400]}"
@@ -118,23 +143,29 @@ class TrainingCheckpoint:
         enabled: bool = True,
         **objects,
     ):
+        if max_to_keep < 1:
+            raise ValueError(f"max_to_keep must be >= 1. Received: max_to_keep={max_to_keep}")
         self.directory = directory
         self.kind = kind
         self.config = config
         self.enabled = enabled
+        self.max_to_keep = max_to_keep
         self.checkpoint = tf.train.Checkpoint(**as_trackables(objects))
-        save_dir = (
+        # Created now so that every checkpoint holds it and every restore matches it
+        # (`tf.train.Checkpoint.write` saves it only once something has created it).
+        _ = self.checkpoint.save_counter
+        self.save_dir = (
             directory if enabled else os.path.join(directory, ".worker_tmp", str(os.getpid()))
         )
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, save_dir, max_to_keep=max_to_keep, checkpoint_name="ckpt"
-        )
+        if enabled:
+            ensure_writable_folder(directory, "Checkpoint folder")
 
     @property
     def latest(self) -> str | None:
         return tf.train.latest_checkpoint(self.directory)
 
     def save(self, step: int) -> str:
+        """Writes ``ckpt-<step>`` crash-safely (see the module docstring); returns its path."""
         if self.enabled:
             existing = read_run_info(self.directory) if os.path.isdir(self.directory) else None
             if existing is not None and existing.get("kind") != self.kind:
@@ -146,7 +177,43 @@ class TrainingCheckpoint:
                 os.path.join(self.directory, RUN_INFO_FILE),
                 {"kind": self.kind, "config": self.config},
             )
-        return self.manager.save(checkpoint_number=int(step))
+            remove_stale_temp_folders(self.save_dir)
+        os.makedirs(self.save_dir, exist_ok=True)
+        name = f"{CHECKPOINT_NAME}-{int(step)}"
+        self.checkpoint.save_counter.assign_add(1)
+        prefix = os.path.join(self.save_dir, name)
+        listed = [n for n in listed_checkpoints(self.save_dir) if n != name]
+        try:
+            path = self.checkpoint.write(prefix)
+            if not self.enabled:
+                return path
+            for file in checkpoint_files(path):
+                _fsync(file)
+            listed = [
+                n for n in listed if os.path.isfile(os.path.join(self.save_dir, n + ".index"))
+            ]
+            kept = (listed + [name])[-self.max_to_keep :]
+            write_checkpoint_state(self.save_dir, kept)
+        except (OSError, tf.errors.OpError) as error:
+            # Remove what this save wrote; the state file still names the previous one.
+            shutil.rmtree(prefix + "_temp", ignore_errors=True)
+            if name not in listed_checkpoints(self.save_dir):
+                for file in checkpoint_files(prefix):
+                    with contextlib.suppress(OSError):
+                        os.remove(file)
+            previous = tf.train.latest_checkpoint(self.save_dir)
+            reason = str(error).strip().splitlines()[-1] if str(error).strip() else repr(error)
+            raise CheckpointWriteError(
+                getattr(error, "errno", None) or errno.EIO,
+                f"Could not write checkpoint {prefix!r} ({reason[-300:]}); the previous "
+                f"checkpoint {previous!r} is unchanged and still the latest. Free disk space "
+                "or fix the folder, then resume with --continue_train.",
+            ) from error
+        for dropped in listed:
+            if dropped not in kept:
+                for file in checkpoint_files(os.path.join(self.save_dir, dropped)):
+                    os.remove(file)
+        return path
 
     def restore(self, path: str | None = None) -> str:
         """Restores ``path`` (default: the latest checkpoint) and checks every object matched.
@@ -166,9 +233,84 @@ class TrainingCheckpoint:
         try:
             status = self.checkpoint.restore(path)
             status.assert_existing_objects_matched()
-        except (AssertionError, ValueError, tf.errors.OpError) as error:
+        except (AssertionError, ValueError, IndexError, tf.errors.OpError) as error:
             raise ValueError(
                 f"Checkpoint {path!r} does not fit this {self.kind} model (different widths, "
                 f"architecture or a damaged file): {str(error).splitlines()[0][:400]}"
             ) from error
         return path
+
+
+def listed_checkpoints(directory: str) -> list[str]:
+    """Names of the checkpoints the state file of ``directory`` lists, oldest first (the
+    latest last)."""
+    state = os.path.join(directory, STATE_FILE)
+    if not os.path.isfile(state):
+        return []
+    latest, names = None, []
+    with open(state, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            match = _STATE_LINE.match(line)
+            if match is None:
+                continue
+            name = os.path.basename(match.group(2))
+            if match.group(1) == "model_checkpoint_path":
+                latest = name
+            elif name not in names:
+                names.append(name)
+    if latest is not None:
+        names = [n for n in names if n != latest] + [latest]
+    return names
+
+
+def write_checkpoint_state(directory: str, names: list[str]) -> None:
+    """Atomically writes the ``checkpoint`` state file listing ``names`` (the last is the
+    latest), in the text format `tf.train.latest_checkpoint` reads, with relative paths so
+    the folder can be moved or copied to another machine."""
+    with atomic_write(os.path.join(directory, STATE_FILE)) as f:
+        f.write(f'model_checkpoint_path: "{names[-1]}"\n')
+        for name in names:
+            f.write(f'all_model_checkpoint_paths: "{name}"\n')
+
+
+def checkpoint_files(prefix: str) -> list[str]:
+    """The ``.index`` and ``.data-*`` files of the checkpoint ``prefix``."""
+    files = glob.glob(glob.escape(prefix) + ".data-*")
+    index = prefix + ".index"
+    return sorted(files) + ([index] if os.path.exists(index) else [])
+
+
+def remove_stale_temp_folders(directory: str) -> None:
+    """Removes ``<checkpoint>_temp`` folders that a save killed mid-way left behind."""
+    if not os.path.isdir(directory):
+        return
+    for name in os.listdir(directory):
+        if name.startswith(CHECKPOINT_NAME + "-") and name.endswith("_temp"):
+            shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
+
+
+def ensure_writable_folder(directory: str, what: str) -> None:
+    """Creates ``directory`` if needed and checks a file can be created in it, so that a run
+    is refused before training rather than at its first save.
+
+    Raises:
+        PermissionError: the folder (or a parent) is read-only, or its path runs through a
+            regular file; the message names the folder.
+    """
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test-"):
+            pass
+    except OSError as error:
+        raise PermissionError(
+            f"{what} {directory!r} is not writable ({error.strerror or error}); expected a "
+            "folder this user can create files in."
+        ) from error
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -17,6 +17,28 @@ from epoch ``epoch_step`` on (the original's formula, which never reaches 0).
 Checkpoints hold the four models, both optimisers (Adam moments and iteration counts), the
 step, epoch and position in the epoch, and the image pool; every random draw is a function
 of (seed, step) or (seed, epoch, index), so a resumed run continues exactly.
+
+Scale (``--strategy``, ``--mixed_precision``, ``--xla``):
+
+* Under a `tf.distribute` strategy ``batch_size`` is per replica; each replica averages its
+  per-example losses over the global batch (``batch_size * replicas``) and the gradients are
+  summed across replicas, so one step on R replicas with batch B equals one step on one
+  device with batch R * B.
+* Image pool under several replicas: each replica keeps its own pool of its own fakes (the
+  pool's variables are per replica, ``ON_READ``), with its own draws (seeded by step and
+  replica id). While a pool is filling it returns the current fakes, so the first
+  ``max_size`` steps equal a single-device run exactly; after that each replica's D sees
+  fakes from its own history, not from the global one. Checkpoints hold replica 0's pool;
+  a run restored under another replica count gives that pool to every replica.
+* Checkpoints, samples and logs are written by the chief only; other workers take part in
+  each save into a private temporary folder that is removed at once.
+* ``mixed_precision``: layers compute in float16 with float32 variables; model outputs are
+  cast to float32 before every loss; both Adams are wrapped in a dynamic loss-scale
+  optimizer, which skips a step whose scaled gradients are not finite and halves the
+  scale. Checkpoints keep Adam's state under the same keys as float32 runs and the scale
+  separately, so either precision resumes the other's checkpoints.
+* ``xla``: the per-replica forward/backward passes are jit-compiled; the optimiser
+  updates and the pool stay outside.
 """
 
 from __future__ import annotations
@@ -40,12 +62,19 @@ from facegan_tf.data.unpaired import (
     scan_unpaired_folders,
 )
 from facegan_tf.networks.cyclegan import build_discriminator, build_generator
+from facegan_tf.training import guards, precision
 from facegan_tf.training.checkpointing import TrainingCheckpoint, read_run_info
 from facegan_tf.training.image_pool import ImagePool
 from facegan_tf.training.progress import ProgressBar
 from facegan_tf.training.samples import save_grid, write_gallery
 from facegan_tf.training.stats import StatsWriter
-from facegan_tf.training.strategy import is_chief, make_strategy
+from facegan_tf.training.strategy import (
+    checkpoint_directory,
+    discard_worker_checkpoint,
+    is_chief,
+    make_strategy,
+    weights_fingerprint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +121,7 @@ class CycleGANConfig:
     legacy_crop: bool = False
     strategy: str = "default"
     xla: bool = False
+    mixed_precision: bool = False
     num_sample_images: int = 4
 
     def __post_init__(self):
@@ -223,9 +253,10 @@ class CycleGANTrainer:
         size = config.fine_size
         keras.utils.set_random_seed(config.seed)
         with self.strategy.scope():
-            self.models = build_cyclegan_models(config)
-            self.g_optimizer = _adam(config)
-            self.d_optimizer = _adam(config)
+            with precision.dtype_policy(config.mixed_precision):
+                self.models = build_cyclegan_models(config)
+            self.g_optimizer = precision.loss_scaled(_adam(config), config.mixed_precision)
+            self.d_optimizer = precision.loss_scaled(_adam(config), config.mixed_precision)
             self.generator_variables = (
                 self.models["generator_a2b"].trainable_variables
                 + self.models["generator_b2a"].trainable_variables
@@ -244,21 +275,20 @@ class CycleGANTrainer:
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
             self.batch_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="batch")
-        self.checkpoint = TrainingCheckpoint(
-            config.checkpoint_dir,
-            KIND,
-            config.to_dict(),
-            max_to_keep=config.max_to_keep,
-            enabled=self.chief,
-            step=self.step,
-            epoch=self.epoch,
-            batch_in_epoch=self.batch_in_epoch,
-            g_optimizer=self.g_optimizer,
-            d_optimizer=self.d_optimizer,
-            image_pool=self.pool,
+        self._checkpoint_objects = {
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            **precision.checkpoint_optimizers(
+                g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer
+            ),
+            "image_pool": self.pool,
             **self.models,
-        )
+        }
+        self._checkpoint_folder = checkpoint_directory(config.checkpoint_dir, self.chief)
+        self.checkpoint = self._make_checkpoint(self._checkpoint_objects)
         self._train_step = None
+        self._last_saved = -1  # the step of the checkpoint on disk that equals the state
         self.skipped = SkipCounter()
         # With --xla the per-replica forward/backward passes are compiled; optimiser updates
         # and the pool stay outside (XLA cannot wrap strategy.run with several replicas).
@@ -267,6 +297,16 @@ class CycleGANTrainer:
         compile_options = {"autograph": False, "jit_compile": True if config.xla else None}
         self._g_gradients = tf.function(self._generator_gradients, **compile_options)
         self._d_gradients = tf.function(self._discriminator_gradients, **compile_options)
+
+    def _make_checkpoint(self, objects: dict) -> TrainingCheckpoint:
+        return TrainingCheckpoint(
+            self._checkpoint_folder,
+            KIND,
+            self.config.to_dict(),
+            max_to_keep=self.config.max_to_keep,
+            enabled=self.chief,
+            **objects,
+        )
 
     # ----------------------------------------------------------------------------- step
     def _average(self, per_example: tf.Tensor) -> tf.Tensor:
@@ -278,27 +318,29 @@ class CycleGANTrainer:
         g_a2b, g_b2a = self.models["generator_a2b"], self.models["generator_b2a"]
         d_a, d_b = self.models["discriminator_a"], self.models["discriminator_b"]
         criterion = "lsgan" if config.use_lsgan else "bce"
+        as32 = precision.to_float32
         with tf.GradientTape() as tape:
             fake_b = g_a2b(real_a, training=True)
-            rec_a = g_b2a(fake_b, training=True)
+            rec_a = as32(g_b2a(fake_b, training=True))
             fake_a = g_b2a(real_b, training=True)
-            rec_b = g_a2b(fake_a, training=True)
-            adv_a2b = losses.adversarial_loss(criterion, d_b(fake_b, training=True), 1.0)
-            adv_b2a = losses.adversarial_loss(criterion, d_a(fake_a, training=True), 1.0)
+            rec_b = as32(g_a2b(fake_a, training=True))
+            adv_a2b = losses.adversarial_loss(criterion, as32(d_b(fake_b, training=True)), 1.0)
+            adv_b2a = losses.adversarial_loss(criterion, as32(d_a(fake_a, training=True)), 1.0)
             cycle = config.l1_lambda * (
                 losses.cycle_loss(real_a, rec_a) + losses.cycle_loss(real_b, rec_b)
             )
             g_per_example = adv_a2b + adv_b2a + cycle
             if config.identity_lambda > 0:
                 identity = (config.l1_lambda * config.identity_lambda) * (
-                    losses.identity_loss(real_b, g_a2b(real_b, training=True))
-                    + losses.identity_loss(real_a, g_b2a(real_a, training=True))
+                    losses.identity_loss(real_b, as32(g_a2b(real_b, training=True)))
+                    + losses.identity_loss(real_a, as32(g_b2a(real_a, training=True)))
                 )
                 g_per_example += identity
             else:
                 identity = tf.zeros_like(cycle)
             g_loss = self._average(g_per_example)
-        gradients = tape.gradient(g_loss, self.generator_variables)
+            scaled_loss = self.g_optimizer.scale_loss(g_loss)
+        gradients = tape.gradient(scaled_loss, self.generator_variables)
         values = {
             "g_loss": g_loss,
             "g_loss_a2b": self._average(adv_a2b + cycle),
@@ -306,21 +348,23 @@ class CycleGANTrainer:
             "cycle_loss": self._average(cycle),
             "identity_loss": self._average(identity),
         }
-        return gradients, values, fake_a, fake_b
+        return gradients, values, as32(fake_a), as32(fake_b)
 
     def _discriminator_gradients(self, real_a, real_b, pool_a, pool_b):
         """Forward and backward of the discriminator objective on real and pooled images."""
         criterion = "lsgan" if self.config.use_lsgan else "bce"
         d_a, d_b = self.models["discriminator_a"], self.models["discriminator_b"]
+        as32 = precision.to_float32
         with tf.GradientTape() as tape:
-            da_real = losses.adversarial_loss(criterion, d_a(real_a, training=True), 1.0)
-            da_fake = losses.adversarial_loss(criterion, d_a(pool_a, training=True), 0.0)
-            db_real = losses.adversarial_loss(criterion, d_b(real_b, training=True), 1.0)
-            db_fake = losses.adversarial_loss(criterion, d_b(pool_b, training=True), 0.0)
+            da_real = losses.adversarial_loss(criterion, as32(d_a(real_a, training=True)), 1.0)
+            da_fake = losses.adversarial_loss(criterion, as32(d_a(pool_a, training=True)), 0.0)
+            db_real = losses.adversarial_loss(criterion, as32(d_b(real_b, training=True)), 1.0)
+            db_fake = losses.adversarial_loss(criterion, as32(d_b(pool_b, training=True)), 0.0)
             da_loss = (da_real + da_fake) / 2.0
             db_loss = (db_real + db_fake) / 2.0
             d_loss = self._average(da_loss + db_loss)
-        gradients = tape.gradient(d_loss, self.discriminator_variables)
+            scaled_loss = self.d_optimizer.scale_loss(d_loss)
+        gradients = tape.gradient(scaled_loss, self.discriminator_variables)
         values = {
             "d_loss": d_loss,
             "da_loss": self._average(da_loss),
@@ -385,7 +429,19 @@ class CycleGANTrainer:
                     f"made with another architecture ({details}). Use the same flags or "
                     "another --checkpoint_dir."
                 )
-        return self.checkpoint.restore(path)
+        path = path or tf.train.latest_checkpoint(self.config.checkpoint_dir)
+        if path is None:
+            raise FileNotFoundError(
+                f"No checkpoint to resume from in {self.config.checkpoint_dir!r}."
+            )
+        if precision.lacks_loss_scale(self._checkpoint_objects, path):
+            # A float32 checkpoint: restore everything else, start from a fresh loss scale.
+            objects = precision.without_loss_scale(self._checkpoint_objects)
+            restored = self._make_checkpoint(objects).restore(path)
+        else:
+            restored = self.checkpoint.restore(path)
+        self._last_saved = int(self.step.numpy())
+        return restored
 
     # ------------------------------------------------------------------------- the loop
     def set_learning_rate(self, epoch: int) -> float:
@@ -395,7 +451,13 @@ class CycleGANTrainer:
         return rate
 
     def fit(self, folders: UnpairedFolders | None = None, progress: bool = True) -> dict:
-        """Trains until ``epochs`` are done or ``max_steps`` is reached; returns a summary."""
+        """Trains until ``epochs`` are done or ``max_steps`` is reached; returns a summary.
+
+        Every step's losses are checked (`guards.check_finite`): a NaN or infinite loss
+        raises `guards.NonFiniteLossError` naming the step before anything of that step is
+        saved, so the latest checkpoint stays the last good state. Ctrl-C stops the run
+        between two steps, saves that state and raises `guards.TrainingInterrupted`.
+        """
         config = self.config
         folders = folders or scan_unpaired_folders(config.dataset_dir)
         per_epoch = batches_per_epoch(
@@ -419,72 +481,66 @@ class CycleGANTrainer:
             unit="step",
             enabled=self.chief and progress,
         )
-        last_saved = start_step
         last_losses: dict = {}
         started = time.perf_counter()
+        current_step = lambda: int(self.step.numpy())  # noqa: E731
         try:
-            while int(self.epoch.numpy()) < config.epochs and int(self.step.numpy()) < total_steps:
-                epoch = int(self.epoch.numpy())
-                rate = self.set_learning_rate(epoch)
-                skip = int(self.batch_in_epoch.numpy())
-                dataset = cyclegan_epoch_dataset(
-                    folders,
-                    epoch=epoch,
-                    seed=config.seed,
-                    batch_size=self.global_batch,
-                    load_size=config.load_size,
-                    fine_size=config.fine_size,
-                    train_size=config.train_size,
-                    skip_batches=skip,
-                    legacy_bytescale_mode=config.legacy_bytescale,
-                    legacy_crop=config.legacy_crop,
-                    skipped=self.skipped,
-                    channels_a=config.input_nc,
-                    channels_b=config.output_nc,
-                )
-                for batch in self.strategy.experimental_distribute_dataset(dataset):
-                    step_start = time.perf_counter()
-                    values = self.train_step(batch)
-                    self.batch_in_epoch.assign_add(1)
-                    step = int(self.step.numpy())
-                    elapsed = time.perf_counter() - step_start
-                    if step % config.log_freq == 0 or step == total_steps or step == start_step + 1:
-                        last_losses = {k: float(v) for k, v in values.items()}
-                        stats.write(
-                            step,
-                            {
-                                **last_losses,
-                                "learning_rate": rate,
-                                "images_per_second": self.global_batch / max(elapsed, 1e-9),
-                            },
+            with guards.interruptible(self._save_unsaved, current_step) as request:
+                while int(self.epoch.numpy()) < config.epochs and current_step() < total_steps:
+                    epoch = int(self.epoch.numpy())
+                    rate = self.set_learning_rate(epoch)
+                    dataset = self._epoch_dataset(folders, epoch)
+                    for batch in self.strategy.experimental_distribute_dataset(dataset):
+                        step_start = time.perf_counter()
+                        values = self.train_step(batch)
+                        self.batch_in_epoch.assign_add(1)
+                        step = current_step()
+                        elapsed = time.perf_counter() - step_start
+                        losses_now = {k: float(v) for k, v in values.items()}
+                        guards.check_finite(step, losses_now, lambda: self.checkpoint.latest)
+                        images_per_second = self.global_batch / max(elapsed, 1e-9)
+                        if (
+                            step % config.log_freq == 0
+                            or step == total_steps
+                            or step == start_step + 1
+                        ):
+                            last_losses = losses_now
+                            stats.write(
+                                step,
+                                {
+                                    **last_losses,
+                                    "learning_rate": rate,
+                                    "images_per_second": images_per_second,
+                                },
+                            )
+                        bar.update(
+                            1,
+                            epoch=epoch,
+                            g=losses_now["g_loss"],
+                            d=losses_now["d_loss"],
+                            img_s=round(images_per_second, 2),
                         )
-                    bar.update(
-                        1,
-                        epoch=epoch,
-                        g=float(values["g_loss"]),
-                        d=float(values["d_loss"]),
-                        img_s=round(self.global_batch / max(elapsed, 1e-9), 2),
-                    )
-                    if step % config.sample_freq == 0:
-                        self.write_samples(sample_a, sample_b, epoch, step, stats)
-                    if step % config.save_freq == 0:
-                        self.save()
-                        last_saved = step
-                    if step >= total_steps:
-                        break
-                else:
+                        if step % config.sample_freq == 0:
+                            self.write_samples(sample_a, sample_b, epoch, step, stats)
+                        if step % config.save_freq == 0:
+                            self.save()
+                        if step >= total_steps:
+                            break
+                        request.raise_if_requested()
+                    else:
+                        self.epoch.assign_add(1)
+                        self.batch_in_epoch.assign(0)
+                        request.raise_if_requested()
+                        continue
+                    break
+                if int(self.batch_in_epoch.numpy()) >= per_epoch:
                     self.epoch.assign_add(1)
                     self.batch_in_epoch.assign(0)
-                    continue
-                break
-            if int(self.batch_in_epoch.numpy()) >= per_epoch:
-                self.epoch.assign_add(1)
-                self.batch_in_epoch.assign(0)
+                request.raise_if_requested()
         finally:
             bar.close()
-        step = int(self.step.numpy())
-        if step != last_saved or not self.checkpoint.latest:
-            self.save()
+        step = current_step()
+        self._save_unsaved()
         if step % config.sample_freq:
             self.write_samples(sample_a, sample_b, int(self.epoch.numpy()), step, stats)
         stats.close()
@@ -498,11 +554,45 @@ class CycleGANTrainer:
             "seconds": time.perf_counter() - started,
             "losses": last_losses,
             "skipped_files": self.skipped.count + len(folders.skipped),
-            "checkpoint": self.checkpoint.latest,
+            "checkpoint": tf.train.latest_checkpoint(config.checkpoint_dir),
+            "weights_sha256": weights_fingerprint(self.models),
         }
 
+    def _epoch_dataset(self, folders: UnpairedFolders, epoch: int) -> tf.data.Dataset:
+        """The global batches of ``epoch`` from the saved position in it on."""
+        config = self.config
+        return cyclegan_epoch_dataset(
+            folders,
+            epoch=epoch,
+            seed=config.seed,
+            batch_size=self.global_batch,
+            load_size=config.load_size,
+            fine_size=config.fine_size,
+            train_size=config.train_size,
+            skip_batches=int(self.batch_in_epoch.numpy()),
+            legacy_bytescale_mode=config.legacy_bytescale,
+            legacy_crop=config.legacy_crop,
+            skipped=self.skipped,
+            channels_a=config.input_nc,
+            channels_b=config.output_nc,
+        )
+
+    def _save_unsaved(self) -> str | None:
+        """Saves unless the current step is already the latest checkpoint; returns it."""
+        if int(self.step.numpy()) == self._last_saved:
+            return tf.train.latest_checkpoint(self.config.checkpoint_dir)
+        return self.save()
+
     def save(self) -> str | None:
-        return self.checkpoint.save(int(self.step.numpy()))
+        """Saves the run state (every worker takes part; only the chief's copy is kept) and
+        returns the checkpoint path in ``checkpoint_dir``."""
+        step = int(self.step.numpy())
+        path = self.checkpoint.save(step)
+        self._last_saved = step
+        if not self.chief:
+            discard_worker_checkpoint(self._checkpoint_folder, self.config.checkpoint_dir)
+            return None
+        return path
 
     # -------------------------------------------------------------------------- samples
     def _sample_inputs(self, folders: UnpairedFolders):
@@ -527,10 +617,13 @@ class CycleGANTrainer:
             return
         g_a2b = self.models["generator_a2b"]
         g_b2a = self.models["generator_b2a"]
-        fake_b = g_a2b(sample_a, training=False).numpy()
-        rec_a = g_b2a(fake_b, training=False).numpy()
-        fake_a = g_b2a(sample_b, training=False).numpy()
-        rec_b = g_a2b(fake_a, training=False).numpy()
+        def run(model, images):
+            return np.asarray(model(images, training=False), np.float32)
+
+        fake_b = run(g_a2b, sample_a)
+        rec_a = run(g_b2a, fake_b)
+        fake_a = run(g_b2a, sample_b)
+        rec_b = run(g_a2b, fake_a)
         os.makedirs(self.config.sample_dir, exist_ok=True)
         scale = max(1, 128 // self.config.fine_size)
         names = []

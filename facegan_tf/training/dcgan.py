@@ -2,7 +2,8 @@
 
 One step, with the original's choices:
 
-1. z ~ U(-1, 1)^{B x z_dim} (stateless, from (seed, step, replica)); one real batch x.
+1. z ~ U(-1, 1)^{B x z_dim} (stateless, drawn for the global batch from (seed, step) and sliced
+   per replica, see facegan_tf.training.gan_loop); one real batch x.
 2. Discriminator update on ``d_loss = BCE(D(x), 1) + BCE(D(G(z)), 0)`` (a sum of the two
    means, not halved), real and fake through D in separate calls (separate BN statistics).
 3. ``g_steps_per_d`` (2) generator updates on ``g_loss = BCE(D(G(z)), 1)`` (non-saturating)
@@ -12,8 +13,9 @@ Everything runs with batch-statistics BN (the original's ``is_train=True``); gri
 use the moving averages (its sampler). Adam(lr 2e-4, beta1 0.9, beta2 0.999, epsilon 1e-8):
 beta1 0.9 is what the original actually ran (its ``momentum=0.5`` never reaches Adam); 0.5 is
 the DCGAN paper's value. Losses are averaged over the global batch with
-``tf.nn.compute_average_loss``; per-replica BN statistics (not synchronised) under a
-multi-replica strategy.
+``tf.nn.compute_average_loss``; per-replica BN statistics under a multi-replica strategy
+unless ``sync_batch_norm`` (statistics over the global batch, so that N replicas x B equal one
+device x N B). ``mixed_precision`` and ``xla`` as described in facegan_tf.training.gan_loop.
 """
 
 from __future__ import annotations
@@ -27,15 +29,9 @@ import tensorflow as tf
 
 from facegan_tf import losses
 from facegan_tf.networks.dcgan import DCGANDiscriminator, DCGANGenerator
-from facegan_tf.training.gan_loop import (
-    SEED_FIXED_Z,
-    SEED_Z,
-    GANLoopTrainer,
-    fixed_z,
-    replica_id,
-    sample_z,
-    step_seed,
-)
+from facegan_tf.training.gan_loop import SEED_FIXED_Z, GANLoopTrainer, fixed_z
+from facegan_tf.training.precision import to_float32
+from facegan_tf.training.strategy import STRATEGIES
 
 KIND = "dcgan"
 Z_DISTRIBUTIONS = ("uniform", "normal")
@@ -61,6 +57,11 @@ def _check_adam(config) -> None:
             )
     if config.eps <= 0:
         raise ValueError(f"--eps must be > 0. Received: eps={config.eps}")
+
+
+def _check_strategy(strategy: str) -> None:
+    if strategy not in STRATEGIES:
+        raise ValueError(f"--strategy must be one of {STRATEGIES}. Received: strategy={strategy!r}")
 
 
 def _check_image_size(image_size: int) -> None:
@@ -106,8 +107,12 @@ class DCGANConfig:
     max_to_keep: int = 3
     seed: int = 0
     strategy: str = "default"
+    sync_batch_norm: bool = False
+    mixed_precision: bool = False
+    xla: bool = False
 
     def __post_init__(self):
+        _check_strategy(self.strategy)
         _check_positive(
             self,
             (
@@ -199,40 +204,52 @@ class DCGANTrainer(GANLoopTrainer):
         optimizers = {"generator": adam(config), "discriminator": adam(config)}
         return {"generator": generator, "discriminator": discriminator}, optimizers
 
-    def _step_fn(self, batch, step):
+    def _discriminator_gradients(self, real, z):
+        """Forward/backward of d_loss = BCE(D(x), 1) + BCE(D(G(z)), 0) (no variable changes
+        except batch-norm statistics)."""
         generator = self.models["generator"]
         discriminator = self.models["discriminator"]
-        real = batch["image"]
-        seed = step_seed(self.config.seed, SEED_Z, step, replica_id())
-        z = sample_z((tf.shape(real)[0], self.config.z_dim), self.config.z_distribution, seed)
         with tf.GradientTape() as tape:
             fake = generator(z, training=True)
-            real_logits = discriminator(real, training=True)
-            fake_logits = discriminator(fake, training=True)
+            real_logits = to_float32(discriminator(real, training=True))
+            fake_logits = to_float32(discriminator(fake, training=True))
             d_real = losses.bce_loss(real_logits, 1.0)
             d_fake = losses.bce_loss(fake_logits, 0.0)
             d_loss = self.average(d_real + d_fake)
-        self.apply("discriminator", tape, d_loss)
-        g_loss = tf.constant(0.0)
-        for _ in range(self.config.g_steps_per_d):
-            with tf.GradientTape() as tape:
-                g_per_example = losses.bce_loss(
-                    discriminator(generator(z, training=True), training=True), 1.0
-                )
-                g_loss = self.average(g_per_example)
-            self.apply("generator", tape, g_loss)
-        return {
-            "g_loss": g_loss,
+        values = {
             "d_loss": d_loss,
             "d_loss_real": self.average(d_real),
             "d_loss_fake": self.average(d_fake),
             "d_real_prob": self.average(tf.sigmoid(real_logits[:, 0])),
             "d_fake_prob": self.average(tf.sigmoid(fake_logits[:, 0])),
         }
+        return self.gradients("discriminator", tape, d_loss), values
+
+    def _generator_gradients(self, z):
+        """Forward/backward of the non-saturating g_loss = BCE(D(G(z)), 1)."""
+        generator = self.models["generator"]
+        discriminator = self.models["discriminator"]
+        with tf.GradientTape() as tape:
+            logits = to_float32(discriminator(generator(z, training=True), training=True))
+            g_loss = self.average(losses.bce_loss(logits, 1.0))
+        return self.gradients("generator", tape, g_loss), g_loss
+
+    def _step_fn(self, batch, step):
+        real = batch["image"]
+        z = self.replica_z(step)
+        gradients, values = self._d_gradients(real, z)
+        self.apply_gradients("discriminator", gradients)
+        g_loss = tf.constant(0.0)
+        for _ in range(self.config.g_steps_per_d):
+            gradients, g_loss = self._g_gradients(z)
+            self.apply_gradients("generator", gradients)
+        return {"g_loss": g_loss, **values}
 
     def train_step(self, distributed_batch) -> dict:
         """One D update then ``g_steps_per_d`` G updates; returns replica-summed means."""
         if self._compiled_step is None:
+            self._d_gradients = self.compiled(self._discriminator_gradients)
+            self._g_gradients = self.compiled(self._generator_gradients)
 
             @tf.function
             def compiled(batch):
@@ -246,7 +263,8 @@ class DCGANTrainer(GANLoopTrainer):
 
     def generate(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         """G(z) with moving-statistics BN (the original sampler), [-1, 1]."""
-        return np.asarray(self.models["generator"](tf.constant(z, tf.float32), training=False))
+        images = self.models["generator"](tf.constant(z, tf.float32), training=False)
+        return np.asarray(to_float32(images))
 
     def write_epoch_samples(self, epoch: int, step: int) -> list[str]:
         """``samples/sample_image_{step}.png``: a sample_H x sample_W grid of the fixed z."""
@@ -264,6 +282,8 @@ class DCGANTrainer(GANLoopTrainer):
             images,
             self.config.sample_H,
             self.config.sample_W,
+            tag="Samples/fixed_z",
+            step=step,
         )
         self.write_sample_page(sample_dir, "DCGAN samples (fixed z, newest first)")
         return [path]

@@ -6,10 +6,36 @@ provides what every noise-to-image GAN run needs, following sualab's ``Optimizer
 * initial weights drawn after ``keras.utils.set_random_seed(seed)``;
 * an epoch loop over full global batches, resumable mid-epoch (step, epoch, batch position,
   best FID and every optimiser slot are in the checkpoint; all randomness is a function of
-  (seed, step, replica) or (seed, epoch));
+  (seed, purpose, step) or (seed, epoch));
 * at the end of each epoch: a fixed-z sample grid, the image metrics (FID/KID) every
   ``eval_every_epochs`` epochs, a checkpoint, the best-by-FID checkpoint (kept when
   FID < best * (1 - score_threshold), sualab's rule), ``history.json`` and a learning-curve PNG.
+
+Distribution (``strategy``): the data set yields global batches of ``batch_size x replicas``
+images which `tf.distribute` splits into consecutive per-replica slices; losses are summed per
+replica and divided by the global batch (``tf.nn.compute_average_loss``), and the optimisers
+sum the replicas' gradients, so a step equals one single-device step on the global batch
+(exactly so when batch norm is synchronised, ``sync_batch_norm``; otherwise each replica
+normalises with its own batch statistics). Per-step noise (z, fake labels, gradient-penalty
+alpha) is drawn for the whole global batch from the stateless seed (seed, purpose, step) and
+replica r takes rows [r B, (r + 1) B): replicas get different draws, their union is the
+single-device draw, and a resumed run draws the same stream. Samples, logs and checkpoints
+are written by the chief only; a checkpoint restores under any replica count.
+
+Precision and compilation: ``mixed_precision`` builds the models under ``mixed_float16`` and
+wraps every optimiser in a dynamic loss-scale optimiser (facegan_tf.training.precision);
+model outputs are cast to float32 before the losses. The checkpoint keeps the inner
+optimiser under the usual key, so a run resumes in either precision (the loss scale restarts
+at its initial value). ``xla`` jit-compiles each per-replica forward/backward pass; the
+optimiser updates stay outside the compiled function.
+
+Stopping: every step's losses are checked (`guards.check_finite`); a NaN or infinite value
+stops the run before anything of that step is written, so the newest checkpoint is the last
+good state. Ctrl-C (SIGINT) stops at the end of the current step, saves a checkpoint of that
+step (unless the newest one already is that step) and raises `guards.TrainingInterrupted`;
+a second Ctrl-C stops at once and saves the state as it is then. A resumed run takes the
+learning rate from the config, so a run stopped by a non-finite loss can resume with a lower
+``init_learning_rate``.
 
 Output layout under ``save_dir``: ``ckpt-<step>.*`` + ``checkpoint`` + ``facegan_run.json``
 (resumable state), ``best/`` (best-by-FID state), ``samples/`` (grids, ``index.html``),
@@ -18,9 +44,12 @@ Output layout under ``save_dir``: ``ckpt-<step>.*`` + ``checkpoint`` + ``facegan
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 
@@ -31,10 +60,12 @@ import tensorflow as tf
 from facegan_tf.data.faces import FaceSet, epoch_dataset, steps_per_epoch
 from facegan_tf.data.images import to_uint8
 from facegan_tf.fileio import read_json, write_json_atomic
+from facegan_tf.training import guards
 from facegan_tf.training.checkpointing import TrainingCheckpoint, read_run_info
 from facegan_tf.training.curves import save_learning_curve
+from facegan_tf.training.precision import dtype_policy, inner_optimizer, loss_scaled
 from facegan_tf.training.progress import ProgressBar
-from facegan_tf.training.samples import save_grid, write_gallery
+from facegan_tf.training.samples import make_grid, save_grid, write_gallery
 from facegan_tf.training.stats import StatsWriter
 from facegan_tf.training.strategy import is_chief, make_strategy
 
@@ -48,7 +79,11 @@ SEED_Z, SEED_LABELS, SEED_ALPHA, SEED_FIXED_Z, SEED_EVAL_Z = 1, 2, 3, 4, 5
 
 
 def step_seed(seed: int, purpose: int, step, replica=None) -> tf.Tensor:
-    """A stateless seed [2] from (seed, purpose, step[, replica id])."""
+    """A stateless seed [2] from (seed, purpose, step[, replica id]).
+
+    The training steps draw with (seed, purpose, step) for the global batch and slice it per
+    replica (`GANLoopTrainer.replica_rows`).
+    """
     base = tf.constant([int(seed), int(purpose)], tf.int64)
     key = tf.random.experimental.stateless_fold_in(base, tf.cast(step, tf.int64))
     if replica is not None:
@@ -58,6 +93,47 @@ def step_seed(seed: int, purpose: int, step, replica=None) -> tf.Tensor:
 
 def replica_id() -> tf.Tensor:
     return tf.distribute.get_replica_context().replica_id_in_sync_group
+
+
+def synchronize_batch_norm(model: keras.Model) -> int:
+    """Makes every `BatchNormalization` of ``model`` compute its batch statistics over all
+    replicas (Keras' ``synchronized=True``); returns how many layers were changed."""
+    count = 0
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = True
+            count += 1
+    return count
+
+
+class _InterruptFlag:
+    """SIGINT handling of the training loop: the first Ctrl-C only sets ``requested`` (the
+    loop stops at the end of the step); a second one raises KeyboardInterrupt at once."""
+
+    def __init__(self):
+        self.requested = False
+
+    def handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _deferred_interrupt():
+    flag = _InterruptFlag()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    previous = signal.signal(signal.SIGINT, flag.handle)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def sample_z(shape, distribution: str, seed) -> tf.Tensor:
@@ -108,9 +184,26 @@ class GANLoopTrainer:
         self.replicas = self.strategy.num_replicas_in_sync
         self.global_batch = config.batch_size * self.replicas
         self.chief = is_chief(self.strategy)
+        self.mixed_precision = bool(getattr(config, "mixed_precision", False))
+        self.xla = bool(getattr(config, "xla", False))
+        sync_batch_norm = bool(getattr(config, "sync_batch_norm", False))
+        if sync_batch_norm and self.xla and self.replicas > 1:
+            raise ValueError(
+                "--sync_batch_norm cannot be combined with --xla on more than one replica "
+                "(the cross-replica batch statistics cannot run inside an XLA-compiled "
+                f"function). Received: sync_batch_norm=True, xla=True, replicas={self.replicas}"
+            )
         keras.utils.set_random_seed(int(config.seed))
         with self.strategy.scope():
-            self.models, self.optimizers = self.build()
+            with dtype_policy(self.mixed_precision):
+                self.models, optimizers = self.build()
+            if sync_batch_norm:
+                for model in self.models.values():
+                    synchronize_batch_norm(model)
+            self.optimizers = {
+                name: loss_scaled(optimizer, self.mixed_precision)
+                for name, optimizer in optimizers.items()
+            }
             for name, optimizer in self.optimizers.items():
                 optimizer.build(self.trainable_variables(name))
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
@@ -123,7 +216,9 @@ class GANLoopTrainer:
             batch_in_epoch=self.batch_in_epoch,
             best_fid=self.best_fid,
             **self.models,
-            **{f"{name}_optimizer": opt for name, opt in self.optimizers.items()},
+            # The inner optimiser (Adam's slots and iteration count) under the same key in
+            # either precision; the dynamic loss scale is not saved.
+            **{f"{name}_optimizer": inner_optimizer(opt) for name, opt in self.optimizers.items()},
         )
         self.checkpoint = TrainingCheckpoint(
             config.save_dir,
@@ -142,6 +237,7 @@ class GANLoopTrainer:
             **objects,
         )
         self.history = {"steps": [], "epochs": []}
+        self._stats: StatsWriter | None = None
 
     # ------------------------------------------------------------------ subclass API
     def build(self) -> tuple[dict, dict]:
@@ -169,10 +265,36 @@ class GANLoopTrainer:
     def average(self, per_example):
         return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
 
-    def apply(self, name: str, tape: tf.GradientTape, loss) -> None:
-        variables = self.trainable_variables(name)
-        gradients = tape.gradient(loss, variables)
-        self.optimizers[name].apply_gradients(zip(gradients, variables))
+    def gradients(self, name: str, tape: tf.GradientTape, loss) -> list:
+        """d loss / d variables of optimiser ``name``; under mixed precision the loss is
+        multiplied by the loss scale first (the optimiser divides it out again)."""
+        with tape:  # the scaling is part of the recorded computation
+            scaled = self.optimizers[name].scale_loss(loss)
+        return tape.gradient(scaled, self.trainable_variables(name))
+
+    def apply_gradients(self, name: str, gradients) -> None:
+        self.optimizers[name].apply_gradients(zip(gradients, self.trainable_variables(name)))
+
+    def compiled(self, function):
+        """``function`` jit-compiled with XLA under ``xla``, else unchanged (it then runs in
+        the step's own graph, where synchronised batch norm can reach the other replicas)."""
+        if not self.xla:
+            return function
+        return tf.function(function, autograph=False, jit_compile=True)
+
+    def replica_rows(self, draw: Callable[[int], tf.Tensor]) -> tf.Tensor:
+        """This replica's rows [r B, (r + 1) B) of ``draw(global batch)``."""
+        rows = self.config.batch_size
+        start = tf.cast(replica_id(), tf.int32) * rows
+        return draw(self.global_batch)[start : start + rows]
+
+    def replica_z(self, step) -> tf.Tensor:
+        """z [B, z_dim] of this replica at ``step``: a slice of the global batch's draw."""
+        config = self.config
+        seed = step_seed(config.seed, SEED_Z, step)
+        return self.replica_rows(
+            lambda count: sample_z((count, config.z_dim), config.z_distribution, seed)
+        )
 
     def reduce(self, per_replica: dict) -> dict:
         return {
@@ -213,6 +335,10 @@ class GANLoopTrainer:
                     "--save_dir."
                 )
         restored = self.checkpoint.restore(path)
+        rate = getattr(self.config, "init_learning_rate", None)
+        if rate is not None:
+            for optimizer in self.optimizers.values():
+                optimizer.learning_rate = float(rate)
         history_path = os.path.join(self.config.save_dir, "history.json")
         if os.path.isfile(history_path):
             history = read_json(history_path)
@@ -253,6 +379,7 @@ class GANLoopTrainer:
         if metrics is None and metrics_note and self.chief:
             logger.warning("FID/KID skipped: %s", metrics_note)
         stats = StatsWriter(os.path.join(config.save_dir, "logs"), enabled=self.chief)
+        self._stats = stats
         start_step = int(self.step.numpy())
         bar = ProgressBar(
             max(total_steps - start_step, 0),
@@ -263,49 +390,20 @@ class GANLoopTrainer:
         started = time.perf_counter()
         last: dict = {}
         try:
-            while (
-                int(self.epoch.numpy()) < config.num_epochs and int(self.step.numpy()) < total_steps
+            with (
+                _deferred_interrupt() as interrupt,
+                guards.save_on_interrupt(self.save_interrupted, lambda: int(self.step.numpy())),
             ):
-                epoch = int(self.epoch.numpy())
-                dataset = epoch_dataset(
-                    faces,
-                    self.global_batch,
-                    config.seed,
-                    epoch,
-                    skip_batches=int(self.batch_in_epoch.numpy()),
-                )
-                for batch in self.strategy.experimental_distribute_dataset(dataset):
-                    tick = time.perf_counter()
-                    values = self.train_step(batch)
-                    self.batch_in_epoch.assign_add(1)
-                    step = int(self.step.numpy())
-                    if step % config.log_every_steps == 0 or step == total_steps:
-                        last = {k: float(v) for k, v in values.items()}
-                        self.history["steps"].append({"step": step, **last})
-                        stats.write(step, {f"Loss/{k}": v for k, v in last.items()})
-                    bar.update(
-                        1,
-                        epoch=epoch,
-                        g=float(values["g_loss"]),
-                        d=float(values["d_loss"]),
-                        img_s=round(self.global_batch / max(time.perf_counter() - tick, 1e-9), 1),
-                    )
-                    if step >= total_steps:
-                        break
-                if int(self.batch_in_epoch.numpy()) >= per_epoch:
-                    self.epoch.assign_add(1)
-                    self.batch_in_epoch.assign(0)
-                    self.end_of_epoch(epoch, metrics, stats, final=epoch + 1 == config.num_epochs)
-                elif int(self.step.numpy()) >= total_steps:
-                    break
+                last = self._epochs(faces, metrics, stats, bar, interrupt, per_epoch, total_steps)
+                if not self.checkpoint.latest or int(self.step.numpy()) != _checkpoint_step(
+                    self.checkpoint.latest
+                ):
+                    self.write_epoch_samples(int(self.epoch.numpy()), int(self.step.numpy()))
+                    self.save()
         finally:
             bar.close()
-        if not self.checkpoint.latest or int(self.step.numpy()) != _checkpoint_step(
-            self.checkpoint.latest
-        ):
-            self.write_epoch_samples(int(self.epoch.numpy()), int(self.step.numpy()))
-            self.save()
-        stats.close()
+            self._stats = None
+            stats.close()
         return {
             "step": int(self.step.numpy()),
             "epoch": int(self.epoch.numpy()),
@@ -317,6 +415,64 @@ class GANLoopTrainer:
             "best_checkpoint": self.best_checkpoint.latest,
             "metrics_note": metrics_note if metrics is None else "",
         }
+
+    def _epochs(self, faces, metrics, stats, bar, interrupt, per_epoch: int, total_steps: int):
+        """The epoch loop of `fit`; returns the losses of the last logged step."""
+        config = self.config
+        last: dict = {}
+        while int(self.epoch.numpy()) < config.num_epochs and int(self.step.numpy()) < total_steps:
+            epoch = int(self.epoch.numpy())
+            dataset = epoch_dataset(
+                faces,
+                self.global_batch,
+                config.seed,
+                epoch,
+                skip_batches=int(self.batch_in_epoch.numpy()),
+            )
+            for batch in self.strategy.experimental_distribute_dataset(dataset):
+                tick = time.perf_counter()
+                values = {k: float(v) for k, v in self.train_step(batch).items()}
+                step = int(self.step.numpy())
+                guards.check_finite(step, values, self.checkpoint.latest)
+                self.batch_in_epoch.assign_add(1)
+                if step % config.log_every_steps == 0 or step == total_steps:
+                    last = values
+                    self.history["steps"].append({"step": step, **last})
+                    stats.write(step, {f"Loss/{k}": v for k, v in last.items()})
+                bar.update(
+                    1,
+                    epoch=epoch,
+                    g=values["g_loss"],
+                    d=values["d_loss"],
+                    img_s=round(self.global_batch / max(time.perf_counter() - tick, 1e-9), 1),
+                )
+                interrupt.check()
+                if step >= total_steps:
+                    break
+            if int(self.batch_in_epoch.numpy()) >= per_epoch:
+                self.epoch.assign_add(1)
+                self.batch_in_epoch.assign(0)
+                self.end_of_epoch(epoch, metrics, stats, final=epoch + 1 == config.num_epochs)
+                interrupt.check()
+            elif int(self.step.numpy()) >= total_steps:
+                break
+        return last
+
+    def save_interrupted(self) -> str | None:
+        """The save of an interrupted run: a checkpoint of the current step (the newest one
+        when it already holds this step) and ``history.json``."""
+        step = int(self.step.numpy())
+        latest = self.checkpoint.latest
+        if latest and _checkpoint_step(latest) == step:
+            return latest
+        path = self.save()
+        if self.chief:
+            history = {
+                "steps": [r for r in self.history["steps"] if r["step"] <= step],
+                "epochs": self.history["epochs"],
+            }
+            write_json_atomic(os.path.join(self.config.save_dir, "history.json"), history)
+        return path
 
     def end_of_epoch(self, epoch: int, metrics, stats: StatsWriter, final: bool) -> None:
         config = self.config
@@ -402,8 +558,16 @@ class GANLoopTrainer:
             captions=names,
         )
 
-    def save_sample_grid(self, path: str, images: np.ndarray, rows: int, cols: int) -> str:
+    def save_sample_grid(
+        self, path: str, images: np.ndarray, rows: int, cols: int, tag: str = "", step: int = 0
+    ) -> str:
+        """Saves a PNG grid; with ``tag``, also a TensorBoard image of the same grid (during
+        `fit`)."""
+        images = np.asarray(images, np.float32)
         scale = max(1, 64 // images.shape[1])
+        if tag and self._stats is not None:
+            grid = make_grid(images, rows, cols).astype(np.float32) / 127.5 - 1.0
+            self._stats.write_images(step, {tag: grid[None]}, max_outputs=1)
         return save_grid(path, images, rows, cols, scale=scale)
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import signal
+import threading
 from collections.abc import Callable, Mapping
 
 
@@ -50,17 +52,23 @@ def non_finite_names(losses: Mapping[str, object]) -> list[str]:
     return [name for name, value in losses.items() if not math.isfinite(float(value))]
 
 
-def check_finite(step: int, losses: Mapping[str, object], checkpoint: str | None) -> None:
+def check_finite(
+    step: int,
+    losses: Mapping[str, object],
+    checkpoint: str | None | Callable[[], str | None],
+) -> None:
     """Raises `NonFiniteLossError` if any loss value is NaN or infinite.
 
     Args:
         step: the step that produced ``losses``.
         losses: name → scalar (Python number, NumPy or eager tensor).
-        checkpoint: the latest checkpoint on disk, named in the message.
+        checkpoint: the latest checkpoint on disk, named in the message, or a callable
+            returning it (called only when a loss is not finite, so a loop can pass
+            ``lambda: manager.latest`` without reading the folder every step).
     """
     names = non_finite_names(losses)
     if names:
-        raise NonFiniteLossError(step, names, checkpoint)
+        raise NonFiniteLossError(step, names, checkpoint() if callable(checkpoint) else checkpoint)
 
 
 @contextlib.contextmanager
@@ -78,3 +86,54 @@ def save_on_interrupt(save: Callable[[], str | None], step: Callable[[], int]):
     except KeyboardInterrupt:
         path = save()
         raise TrainingInterrupted(int(step()), path) from None
+
+
+class InterruptRequest:
+    """Whether Ctrl-C was pressed inside a `deferred_interrupt` block."""
+
+    def __init__(self):
+        self.requested = False
+
+    def raise_if_requested(self) -> None:
+        """Raises KeyboardInterrupt if Ctrl-C was pressed since the block started."""
+        if self.requested:
+            raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def deferred_interrupt():
+    """Defers the first Ctrl-C (SIGINT) to the loop's next safe point.
+
+    Inside the block the first SIGINT only sets ``request.requested``; the training loop
+    calls ``request.raise_if_requested()`` between steps, where step counter, weights,
+    optimiser state and data position agree, so the checkpoint `save_on_interrupt` writes
+    resumes exactly. The first SIGINT also restores the previous handler: a second Ctrl-C
+    raises at once. Outside the main thread (where handlers cannot be installed) SIGINT
+    keeps its normal behaviour, and an ignored SIGINT stays ignored.
+    """
+    request = InterruptRequest()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.getsignal(signal.SIGINT)
+    if previous is None or previous == signal.SIG_IGN:
+        yield request  # not the main thread, a handler set outside Python, or ignored
+        return
+
+    def handler(signum, frame):
+        request.requested = True
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield request
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def interruptible(save: Callable[[], str | None], step: Callable[[], int]):
+    """`save_on_interrupt` around `deferred_interrupt`: yields the `InterruptRequest` the
+    loop polls between steps; Ctrl-C then saves that consistent state and raises
+    `TrainingInterrupted`. A second Ctrl-C (e.g. while saving) interrupts at once."""
+    with save_on_interrupt(save, step), deferred_interrupt() as request:
+        yield request

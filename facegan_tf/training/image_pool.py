@@ -10,7 +10,9 @@ fake A and the batch of fake B of that step. `query` behaves like the original:
   return the inputs and store nothing.
 
 The pool lives in variables (so it is saved in checkpoints and works inside `tf.function`);
-its random draws come from a caller-given stateless seed.
+its random draws come from a caller-given stateless seed. Under a `tf.distribute` strategy
+the variables are per replica (``ON_READ``): each replica keeps a pool of its own fakes, and
+a checkpoint holds replica 0's pool.
 """
 
 from __future__ import annotations
@@ -48,9 +50,8 @@ class ImagePool(tf.Module):
 
         def store():
             index = self.count.read_value()
-            self.images_a.scatter_nd_update([[index]], fake_a[None])
-            self.images_b.scatter_nd_update([[index]], fake_b[None])
-            with tf.control_dependencies([self.images_a.value(), self.images_b.value()]):
+            stored = [_put(self.images_a, index, fake_a), _put(self.images_b, index, fake_b)]
+            with tf.control_dependencies(stored):
                 self.count.assign_add(1)
             return tf.identity(fake_a), tf.identity(fake_b)
 
@@ -60,9 +61,12 @@ class ImagePool(tf.Module):
             old_a = tf.identity(self.images_a[index_a])
             old_b = tf.identity(self.images_b[index_b])
             with tf.control_dependencies([old_a, old_b]):
-                self.images_a.scatter_nd_update([[index_a]], fake_a[None])
-                self.images_b.scatter_nd_update([[index_b]], fake_b[None])
-            return old_a, old_b
+                stored = [
+                    _put(self.images_a, index_a, fake_a),
+                    _put(self.images_b, index_b, fake_b),
+                ]
+            with tf.control_dependencies(stored):
+                return tf.identity(old_a), tf.identity(old_b)
 
         def keep():
             return tf.identity(fake_a), tf.identity(fake_b)
@@ -72,3 +76,13 @@ class ImagePool(tf.Module):
             store,
             lambda: tf.cond(draws[0] > 0.5, swap, keep),
         )
+
+
+def _put(pool_images: tf.Variable, index: tf.Tensor, batch: tf.Tensor):
+    """Writes ``batch`` into slot ``index`` of ``pool_images``; returns the assign op.
+
+    A whole-variable assign, because per-replica (``ON_READ``) variables have no scatter
+    update inside a replica context.
+    """
+    updated = tf.tensor_scatter_nd_update(pool_images.read_value(), [[index]], batch[None])
+    return pool_images.assign(updated)

@@ -16,6 +16,15 @@ Per-example losses are averaged over the global batch with `tf.nn.compute_averag
 Checkpoints hold both models, both optimisers and the step (and the auxiliary nets when
 they were randomly initialised); the batch of step k is a function of (seed, k), so a
 resumed run continues exactly. The step itself draws no random numbers.
+
+Scale: ``batch_size`` is the global batch, split evenly over the replicas of ``--strategy``
+(``synchronized_bn`` makes batch statistics global as on the original's single device).
+``mixed_precision`` builds G and D with the ``mixed_float16`` policy (the frozen AlexNet and
+age head stay float32; G's output is cast to float32 before them and before every loss) and
+wraps both Adams in dynamic loss-scale optimizers. ``xla`` jit-compiles each replica's
+forward/backward passes of D and of G; the optimiser updates stay outside. Every step's
+losses are checked for NaN/Inf before anything of the step is saved, and Ctrl-C stops the
+run between steps after saving it.
 """
 
 from __future__ import annotations
@@ -44,6 +53,7 @@ from facegan_tf.networks.alexnet import (
     pool5_size,
 )
 from facegan_tf.networks.ipcgan import build_discriminator, build_generator
+from facegan_tf.training import guards, precision
 from facegan_tf.training.checkpointing import (
     TrainingCheckpoint,
     read_run_info,
@@ -52,7 +62,13 @@ from facegan_tf.training.checkpointing import (
 from facegan_tf.training.progress import ProgressBar
 from facegan_tf.training.samples import save_grid, write_gallery
 from facegan_tf.training.stats import StatsWriter
-from facegan_tf.training.strategy import is_chief, make_strategy
+from facegan_tf.training.strategy import (
+    checkpoint_directory,
+    discard_worker_checkpoint,
+    is_chief,
+    make_strategy,
+    weights_fingerprint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +118,8 @@ class IPCGANConfig:
     seed: int = 0
     strategy: str = "default"
     synchronized_bn: bool = False
+    mixed_precision: bool = False
+    xla: bool = False
 
     def __post_init__(self):
         positive = (
@@ -246,7 +264,8 @@ class IPCGANTrainer:
         extra = {}
         with self.strategy.scope():
             keras.utils.set_random_seed(config.seed)
-            self.models = build_ipcgan_models(config)
+            with precision.dtype_policy(config.mixed_precision):
+                self.models = build_ipcgan_models(config)
             if config.source_checkpoint_dir:
                 self._transfer(config.source_checkpoint_dir)
             self.alexnet, random_alexnet = self._auxiliary("alexnet")
@@ -257,19 +276,44 @@ class IPCGANTrainer:
                 extra["age_head"] = self.age_head
             self.alexnet.trainable = False
             self.age_head.trainable = False
-            self.g_optimizer = _adam(config)
-            self.d_optimizer = _adam(config)
+            self.g_optimizer = precision.loss_scaled(_adam(config), config.mixed_precision)
+            self.d_optimizer = precision.loss_scaled(_adam(config), config.mixed_precision)
             self.g_variables = self.models["generator"].trainable_variables
             self.d_variables = self.models["discriminator"].trainable_variables
             self.g_optimizer.build(self.g_variables)
             self.d_optimizer.build(self.d_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.checkpoint = TrainingCheckpoint(
-            config.checkpoint_dir, KIND, config.to_dict(), max_to_keep=config.max_to_keep,
-            enabled=self.chief, step=self.step, g_optimizer=self.g_optimizer,
-            d_optimizer=self.d_optimizer, **self.models, **extra,
-        )
+        self._checkpoint_objects = {
+            "step": self.step,
+            **precision.checkpoint_optimizers(
+                g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer
+            ),
+            **self.models,
+            **extra,
+        }
+        self._checkpoint_folder = checkpoint_directory(config.checkpoint_dir, self.chief)
+        self.checkpoint = self._make_checkpoint(self._checkpoint_objects)
         self._train_step = None
+        self._last_saved = -1  # the step of the checkpoint on disk that equals the state
+        # Without --xla the passes are traced inline in the step: a nested tf.function cannot
+        # hold the cross-replica all-reduce of synchronized batch norm.
+        self._d_gradients = self._discriminator_gradients
+        self._g_gradients = self._generator_gradients
+        if config.xla:
+            if config.synchronized_bn and self.replicas > 1:
+                raise ValueError(
+                    "--xla cannot compile the cross-replica batch statistics of "
+                    "--synchronized_bn on several replicas. Received: xla=True, "
+                    f"synchronized_bn=True, replicas={self.replicas}"
+                )
+            self._d_gradients = tf.function(self._discriminator_gradients, jit_compile=True)
+            self._g_gradients = tf.function(self._generator_gradients, jit_compile=True)
+
+    def _make_checkpoint(self, objects: dict) -> TrainingCheckpoint:
+        return TrainingCheckpoint(
+            self._checkpoint_folder, KIND, self.config.to_dict(),
+            max_to_keep=self.config.max_to_keep, enabled=self.chief, **objects,
+        )
 
     def _auxiliary(self, which: str):
         config = self.config
@@ -330,51 +374,66 @@ class IPCGANTrainer:
     def _age_logits(self, images):
         return self.age_head(self.alexnet.pool5(images))
 
-    def _step_fn(self, batch):
+    def _average(self, per_example):
+        return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
+
+    def _conditions(self, batch):
+        size, groups = self.config.image_size, self.config.age_groups
+        return (
+            condition_batch(batch["true_group"], groups, size),
+            condition_batch(batch["true_group"], groups, size // 2),
+            condition_batch(batch["false_group"], groups, size // 2),
+        )
+
+    def _discriminator_gradients(self, batch):
+        """Forward and backward of D's objective on real, wrong-group and generated faces."""
+        generator, discriminator = self.models["generator"], self.models["discriminator"]
+        cond_g, cond_true, cond_false = self._conditions(batch)
+        as32 = precision.to_float32
+        fake = generator([batch["source"], cond_g], training=True)
+        with tf.GradientTape() as tape:
+            d_real = as32(discriminator([batch["real"], cond_true], training=True))
+            d_wrong = as32(discriminator([batch["real"], cond_false], training=True))
+            d_fake = as32(discriminator([fake, cond_true], training=True))
+            d_per_example = losses.ipcgan_discriminator_loss(
+                d_real, d_wrong, d_fake, self.config.gan_loss_weight
+            )
+            d_loss = self._average(d_per_example)
+            scaled_loss = self.d_optimizer.scale_loss(d_loss)
+        return tape.gradient(scaled_loss, self.d_variables), d_loss
+
+    def _generator_gradients(self, batch):
+        """Forward and backward of G's adversarial + identity + age objective."""
         config = self.config
         generator, discriminator = self.models["generator"], self.models["discriminator"]
-        size = config.image_size
-        true_group, false_group = batch["true_group"], batch["false_group"]
-        cond_g = condition_batch(true_group, config.age_groups, size)
-        cond_true = condition_batch(true_group, config.age_groups, size // 2)
-        cond_false = condition_batch(false_group, config.age_groups, size // 2)
-        source, real = batch["source"], batch["real"]
-
-        def average(per_example):
-            return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
-
+        cond_g, cond_true, _ = self._conditions(batch)
+        as32 = precision.to_float32
         source_features = tf.stop_gradient(self._features(batch["source_alexnet"]))
-
-        fake = generator([source, cond_g], training=True)
         with tf.GradientTape() as tape:
-            d_real = discriminator([real, cond_true], training=True)
-            d_wrong = discriminator([real, cond_false], training=True)
-            d_fake = discriminator([fake, cond_true], training=True)
-            d_per_example = losses.ipcgan_discriminator_loss(
-                d_real, d_wrong, d_fake, config.gan_loss_weight
-            )
-            d_loss = average(d_per_example)
-        gradients = tape.gradient(d_loss, self.d_variables)
-        self.d_optimizer.apply_gradients(zip(gradients, self.d_variables))
-
-        with tf.GradientTape() as tape:
-            fake = generator([source, cond_g], training=True)
-            d_fake = discriminator([fake, cond_true], training=True)
+            fake = as32(generator([batch["source"], cond_g], training=True))
+            d_fake = as32(discriminator([fake, cond_true], training=True))
             terms = losses.ipcgan_generator_losses(
-                fake, d_fake, source_features, true_group, self._features, self._age_logits,
-                config.gan_loss_weight, config.fea_loss_weight, config.age_loss_weight,
-                config.alexnet_input_size,
+                fake, d_fake, source_features, batch["true_group"], self._features,
+                self._age_logits, config.gan_loss_weight, config.fea_loss_weight,
+                config.age_loss_weight, config.alexnet_input_size,
             )
-            g_loss = average(terms["total"])
-        gradients = tape.gradient(g_loss, self.g_variables)
-        self.g_optimizer.apply_gradients(zip(gradients, self.g_variables))
-        return {
-            "d_loss": d_loss,
+            g_loss = self._average(terms["total"])
+            scaled_loss = self.g_optimizer.scale_loss(g_loss)
+        values = {
             "g_loss": g_loss,
-            "g_gan_loss": average(terms["adversarial"]),
-            "fea_loss": average(terms["identity"]),
-            "age_loss": average(terms["age"]),
+            "g_gan_loss": self._average(terms["adversarial"]),
+            "fea_loss": self._average(terms["identity"]),
+            "age_loss": self._average(terms["age"]),
         }
+        return tape.gradient(scaled_loss, self.g_variables), values
+
+    def _step_fn(self, batch):
+        """One replica's step: D update, then G update on the same batch."""
+        d_gradients, d_loss = self._d_gradients(batch)
+        self.d_optimizer.apply_gradients(zip(d_gradients, self.d_variables))
+        g_gradients, g_values = self._g_gradients(batch)
+        self.g_optimizer.apply_gradients(zip(g_gradients, self.g_variables))
+        return {"d_loss": d_loss, **g_values}
 
     def train_step(self, distributed_batch) -> dict:
         """One D step then one G step on a (distributed) global batch; replica-summed losses."""
@@ -421,10 +480,36 @@ class IPCGANTrainer:
                     f"The checkpoint in {self.config.checkpoint_dir!r} was made with other "
                     f"widths ({details}). Use the same flags or another --checkpoint_dir."
                 )
-        return self.checkpoint.restore()
+        path = tf.train.latest_checkpoint(self.config.checkpoint_dir)
+        if path is None:
+            raise FileNotFoundError(
+                f"No checkpoint to resume from in {self.config.checkpoint_dir!r}."
+            )
+        if precision.lacks_loss_scale(self._checkpoint_objects, path):
+            # A float32 checkpoint: restore everything else, start from a fresh loss scale.
+            objects = precision.without_loss_scale(self._checkpoint_objects)
+            restored = self._make_checkpoint(objects).restore(path)
+        else:
+            restored = self.checkpoint.restore(path)
+        self._last_saved = int(self.step.numpy())
+        return restored
 
-    def save(self) -> str:
-        return self.checkpoint.save(int(self.step.numpy()))
+    def save(self) -> str | None:
+        """Saves the run state (every worker takes part; only the chief's copy is kept) and
+        returns the checkpoint path in ``checkpoint_dir``."""
+        step = int(self.step.numpy())
+        path = self.checkpoint.save(step)
+        self._last_saved = step
+        if not self.chief:
+            discard_worker_checkpoint(self._checkpoint_folder, self.config.checkpoint_dir)
+            return None
+        return path
+
+    def _save_unsaved(self) -> str | None:
+        """Saves unless the current step is already the latest checkpoint; returns it."""
+        if int(self.step.numpy()) == self._last_saved:
+            return tf.train.latest_checkpoint(self.config.checkpoint_dir)
+        return self.save()
 
     # ------------------------------------------------------------------------ loop
     def fit(
@@ -453,45 +538,51 @@ class IPCGANTrainer:
         sample_sources = self._sample_sources(lists)
         bar = ProgressBar(remaining, label="ipcgan", unit="step", enabled=self.chief and progress)
         started = time.perf_counter()
-        last_saved = start
         last: dict = {}
         if remaining:
             dataset = training_dataset(
                 sampler, start, config.image_size, config.alexnet_input_size, remaining
             )
+            current_step = lambda: int(self.step.numpy())  # noqa: E731
             try:
-                for batch in self.strategy.experimental_distribute_dataset(dataset):
-                    step_start = time.perf_counter()
-                    values = self.train_step(batch)
-                    step = int(self.step.numpy())
-                    seconds = time.perf_counter() - step_start
-                    if step % config.log_freq == 0 or step == last_step or step == start + 1:
-                        last = {k: float(v) for k, v in values.items()}
-                        stats.write(step, {
-                            **{f"Loss/{k}": v for k, v in last.items()},
-                            **{f"Unweighted/{k}": v for k, v in self.unweighted(values).items()},
-                            "images_per_second": self.global_batch / max(seconds, 1e-9),
-                        })
-                    bar.update(1, d=float(values["d_loss"]), g=float(values["g_loss"]))
-                    if step % config.val_interval == 0:
-                        self.write_samples(sample_sources, step)
-                    if step % config.save_interval == 0:
-                        self.save()
-                        last_saved = step
-                    if step >= last_step:
-                        break
+                with guards.interruptible(self._save_unsaved, current_step) as request:
+                    for batch in self.strategy.experimental_distribute_dataset(dataset):
+                        step_start = time.perf_counter()
+                        values = self.train_step(batch)
+                        step = current_step()
+                        seconds = time.perf_counter() - step_start
+                        losses_now = {k: float(v) for k, v in values.items()}
+                        guards.check_finite(step, losses_now, lambda: self.checkpoint.latest)
+                        if step % config.log_freq == 0 or step == last_step or step == start + 1:
+                            last = losses_now
+                            unweighted = self.unweighted(losses_now)
+                            stats.write(step, {
+                                **{f"Loss/{k}": v for k, v in last.items()},
+                                **{f"Unweighted/{k}": v for k, v in unweighted.items()},
+                                "images_per_second": self.global_batch / max(seconds, 1e-9),
+                            })
+                        bar.update(1, d=losses_now["d_loss"], g=losses_now["g_loss"])
+                        if step % config.val_interval == 0:
+                            self.write_samples(sample_sources, step, stats)
+                        if step % config.save_interval == 0:
+                            self.save()
+                        if step >= last_step:
+                            break
+                        request.raise_if_requested()
+                    request.raise_if_requested()
             finally:
                 bar.close()
         step = int(self.step.numpy())
-        if step != last_saved or not self.checkpoint.latest:
+        if step != self._last_saved or not tf.train.latest_checkpoint(config.checkpoint_dir):
             self.save()
-        self.write_samples(sample_sources, step)
+        self.write_samples(sample_sources, step, stats)
         stats.close()
         return {
             "step": step,
             "seconds": time.perf_counter() - started,
             "losses": last,
-            "checkpoint": self.checkpoint.latest,
+            "checkpoint": tf.train.latest_checkpoint(config.checkpoint_dir),
+            "weights_sha256": weights_fingerprint(self.models),
         }
 
     # --------------------------------------------------------------------- samples
@@ -509,9 +600,12 @@ class IPCGANTrainer:
             images.append(small.numpy())
         return np.stack(images).astype(np.float32)
 
-    def write_samples(self, sources: np.ndarray, step: int) -> None:
+    def write_samples(
+        self, sources: np.ndarray, step: int, stats: StatsWriter | None = None
+    ) -> None:
         """``<sample_dir>/<step>/source.png`` and ``test_<j>.png`` grids (batch-statistics BN,
-        no statistics update), plus ``<sample_dir>/index.html``."""
+        no statistics update), plus ``<sample_dir>/index.html``; with ``stats``, also
+        TensorBoard images ``samples/source`` and ``samples/group_<j>`` (in [-1, 1])."""
         if not self.chief:
             return
         config = self.config
@@ -524,12 +618,18 @@ class IPCGANTrainer:
         pixels = np.clip(sources + np.asarray(losses.IPCGAN_MEAN_RGB, np.float32), 0, 255)
         save_grid(os.path.join(folder, "source.png"), np.round(pixels).astype(np.uint8),
                   rows, cols, scale)
+        images = {"samples/source": pixels / 127.5 - 1.0}
         for group in range(config.age_groups):
             condition = condition_batch(np.full([count], group), config.age_groups,
                                         config.image_size)
-            output = generator([sources, condition], training=True,
-                               update_statistics=False).numpy()
+            output = np.asarray(
+                generator([sources, condition], training=True, update_statistics=False),
+                np.float32,
+            )
             save_grid(os.path.join(folder, f"test_{group}.png"), output, rows, cols, scale)
+            images[f"samples/group_{group}"] = output
+        if stats is not None:
+            stats.write_images(step, images)
         steps = sorted(
             (int(name) for name in os.listdir(config.sample_dir) if name.isdigit()), reverse=True
         )

@@ -60,3 +60,45 @@ def to_float32(structure):
         return tf.cast(value, tf.float32) if value.dtype.is_floating else value
 
     return tf.nest.map_structure(cast, structure)
+
+
+#: Checkpoint key of the dynamic loss-scale state (present only in mixed-precision runs).
+LOSS_SCALE_KEY = "loss_scale"
+
+
+def checkpoint_optimizers(**optimizers: keras.optimizers.Optimizer) -> dict:
+    """Checkpoint entries for a run's optimizers that read the same in either precision.
+
+    Each name maps to the optimizer owning the slots (`inner_optimizer`), so Adam's moments
+    and iteration count sit under the same key in float32 and mixed-precision runs. When an
+    optimizer is loss-scaled, ``LOSS_SCALE_KEY`` maps to its dynamic scale
+    (``<name>_scale``) and its count of finite steps since the last change
+    (``<name>_good_steps``). A float32 run restoring a mixed-precision checkpoint ignores
+    that entry; a mixed-precision run restoring a float32 checkpoint starts from a fresh
+    scale (see `lacks_loss_scale`).
+    """
+    entries: dict = {name: inner_optimizer(o) for name, o in optimizers.items()}
+    state = {}
+    for name, optimizer in optimizers.items():
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            state[f"{name}_scale"] = optimizer.dynamic_scale
+            state[f"{name}_good_steps"] = optimizer.step_counter
+    if state:
+        entries[LOSS_SCALE_KEY] = state
+    return entries
+
+
+def lacks_loss_scale(objects: dict, path: str | None) -> bool:
+    """True when ``objects`` hold loss-scale state but the checkpoint ``path`` has none (it
+    was written by a float32 run); the caller then restores ``objects`` without it."""
+    if not path or LOSS_SCALE_KEY not in objects:
+        return False
+    try:
+        names = [name for name, _ in tf.train.list_variables(path)]
+    except (tf.errors.OpError, ValueError):
+        return False  # let the regular restore report the unreadable checkpoint
+    return not any(name.split("/")[0] == LOSS_SCALE_KEY for name in names)
+
+
+def without_loss_scale(objects: dict) -> dict:
+    return {name: obj for name, obj in objects.items() if name != LOSS_SCALE_KEY}

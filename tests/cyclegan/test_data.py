@@ -118,3 +118,19 @@ def test_utkface_names_and_split(tmp_path):
         records, str(tmp_path / "gender"), split="gender", test_fraction=0.0, mode="copy"
     )
     assert (counts["trainA"], counts["trainB"]) == (2, 2)
+
+
+def test_empty_test_folders_are_optional_when_training(tmp_path, random_images):
+    """prepare_utkface creates testA/testB even when no photo hashes into the test split."""
+    from facegan_tf.data.unpaired import scan_unpaired_folders
+
+    random_images(tmp_path / "trainA", 2, seed=0)
+    random_images(tmp_path / "trainB", 2, seed=1)
+    (tmp_path / "testA").mkdir()
+    (tmp_path / "testB").mkdir()
+    folders = scan_unpaired_folders(str(tmp_path))
+    assert len(folders.train_a) == 2 and folders.test_a == () and folders.test_b == ()
+    for path in (tmp_path / "trainB").iterdir():
+        path.unlink()
+    with pytest.raises(ValueError, match="trainB folder .* holds no image files"):
+        scan_unpaired_folders(str(tmp_path))

@@ -199,3 +199,73 @@ def test_checkpoint_folder_of_another_kind_is_refused(tmp_path, tiny_data):
     with pytest.raises(CheckpointKindError, match="Refusing to save a 'cyclegan' checkpoint"):
         trainer.save()
     assert sorted(os.listdir(folder)) == ["facegan_run.json"]
+
+
+def _finite_losses(summary):
+    losses = summary["losses"]
+    assert losses and all(np.isfinite(v) for v in losses.values()), losses
+
+
+def test_mixed_precision_on_two_replicas_stays_finite_and_resumes_in_float32(tiny_data):
+    if len(tf.config.list_logical_devices("CPU")) < 2:
+        pytest.skip("needs 2 logical CPUs (tests/conftest.py)")
+    config = tiny_config(
+        tiny_data, "mixed", mixed_precision=True, strategy="mirrored", max_steps=2, save_freq=2
+    )
+    trainer = CycleGANTrainer(config)
+    assert trainer.replicas == 2
+    generator = trainer.models["generator_a2b"]
+    assert generator.compute_dtype == "float16"
+    assert {v.dtype for m in trainer.models.values() for v in m.weights} == {"float32"}
+    summary = trainer.fit(progress=False)
+    assert summary["step"] == 2
+    _finite_losses(summary)
+    assert generator(np.zeros((1, 16, 16, 3), np.float32)).dtype == "float16"
+    names = [name for name, _ in tf.train.list_variables(summary["checkpoint"])]
+    assert any(name.startswith("loss_scale/") for name in names)
+    assert any(name.startswith("g_optimizer/") for name in names)
+
+    # A float32 run on one device resumes the mixed-precision checkpoint (and ignores the
+    # loss scale); its weights are the saved float32 variables.
+    plain = CycleGANTrainer(
+        tiny_config(tiny_data, "mixed", max_steps=3, checkpoint_dir=config.checkpoint_dir)
+    )
+    plain.restore()
+    assert int(plain.step.numpy()) == 2
+    iterations = int(trainer.g_optimizer.iterations.numpy())
+    assert int(plain.g_optimizer.iterations.numpy()) == iterations
+    for ours, saved in zip(_state(plain)[0], _state(trainer)[0]):
+        np.testing.assert_array_equal(ours, saved)
+
+
+def test_float32_checkpoint_resumes_in_mixed_precision(tiny_data):
+    first = CycleGANTrainer(tiny_config(tiny_data, "f32", max_steps=1))
+    first.fit(progress=False)
+    mixed = CycleGANTrainer(
+        tiny_config(tiny_data, "f32", max_steps=2, mixed_precision=True)
+    )
+    assert mixed.restore().endswith("ckpt-1")
+    assert int(mixed.g_optimizer.iterations.numpy()) == 1
+    np.testing.assert_array_equal(
+        mixed.models["discriminator_b"].weights[0].numpy(),
+        first.models["discriminator_b"].weights[0].numpy(),
+    )
+    _finite_losses(mixed.fit(progress=False))
+
+
+def test_xla_step_matches_the_plain_step(tiny_data):
+    rng = np.random.default_rng(1)
+    batch = {
+        "real_a": tf.constant(rng.uniform(-1, 1, (1, 16, 16, 3)).astype(np.float32)),
+        "real_b": tf.constant(rng.uniform(-1, 1, (1, 16, 16, 3)).astype(np.float32)),
+    }
+    plain = CycleGANTrainer(tiny_config(tiny_data, "noxla"))
+    compiled = CycleGANTrainer(tiny_config(tiny_data, "xla", xla=True))
+    expected = {k: float(v) for k, v in plain.train_step(batch).items()}
+    values = {k: float(v) for k, v in compiled.train_step(batch).items()}
+    assert all(np.isfinite(v) for v in values.values())
+    for name, value in expected.items():
+        assert values[name] == pytest.approx(value, rel=1e-4, abs=1e-6), name
+    # Adam's first step is about lr * sign(g); compare at 1 % of lr = 2e-4.
+    for ours, reference in zip(_state(compiled)[0], _state(plain)[0]):
+        np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=2e-6)

@@ -1,5 +1,7 @@
 """IPCGAN and age-classifier trainers: exact resume, distribution, pretrained aux nets."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -153,3 +155,58 @@ def test_age_classifier_resumes_exactly(tiny_data, tmp_path):
     # The run moved: weights differ from a fresh initialisation with the same seed.
     fresh = _age_classifier_state(_age_classifier(tiny_data, tmp_path / "fresh", 4))[0]
     assert any(not np.array_equal(a, b) for a, b in zip(fresh, reference[0]))
+
+
+def _assert_finite(losses):
+    assert losses and all(np.isfinite(v) for v in losses.values()), losses
+
+
+@pytest.mark.parametrize("option", [
+    "mixed_precision",
+    "xla",
+])
+def test_ipcgan_mixed_precision_and_xla_stay_finite(option, tiny, tiny_data, tmp_path):
+    trainer = IPCGANTrainer(_config(tiny, tiny_data, tmp_path, max_steps=2, **{option: True}))
+    summary = trainer.fit(progress=False)
+    assert summary["step"] == 2
+    _assert_finite(summary["losses"])
+    weights = [v for m in trainer.models.values() for v in m.weights]
+    assert {v.dtype for v in weights} == {"float32"}
+    expected = "float16" if option == "mixed_precision" else "float32"
+    assert trainer.models["generator"].compute_dtype == expected
+
+
+@pytest.mark.parametrize("option", ["mixed_precision", "xla"])
+def test_age_classifier_mixed_precision_and_xla_stay_finite(option, tiny_data, tmp_path):
+    trainer = AgeClassifierTrainer(AgeClassifierConfig(
+        list_dir=str(tiny_data / "lists"), image_root=str(tiny_data / "images"), age_groups=3,
+        batch_size=4, max_steps=2, conv_filters=(4, 4, 4, 4, 4), fc_units=8,
+        embedding_units=4, input_size=67, checkpoint_dir=str(tmp_path / "aux"), log_freq=1,
+        **{option: True},
+    ))
+    summary = trainer.fit(progress=False)
+    assert summary["step"] == 2
+    _assert_finite(summary["losses"])
+    weights = [v for m in (trainer.alexnet, trainer.age_head) for v in m.weights]
+    assert {v.dtype for v in weights} == {"float32"}
+    if option == "mixed_precision":
+        assert trainer.alexnet.compute_dtype == "float16"
+        names = [name for name, _ in tf.train.list_variables(summary["checkpoint"])]
+        assert any(name.startswith("loss_scale/") for name in names)
+
+
+def test_ipcgan_writes_sample_images_to_tensorboard(runs):
+    log_dir = runs["split_dir"] / "ckpt" / "logs"
+    images = {}
+    for name in sorted(os.listdir(log_dir)):
+        if not name.startswith("events."):
+            continue
+        for event in tf.compat.v1.train.summary_iterator(str(log_dir / name)):
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "images":
+                    images.setdefault(value.tag, set()).add(event.step)
+                    # [width, height, PNG...] of a 16 px image grid entry
+                    encoded = tf.make_ndarray(value.tensor)
+                    assert encoded[0] == b"16" and encoded[2][:4] == b"\x89PNG"
+    assert {"samples/source", "samples/group_0", "samples/group_2"} <= set(images)
+    assert 4 in images["samples/group_1"]

@@ -1,0 +1,11 @@
+"""Command-line entry point of facegan_tf.cli.apply_generator (--help lists the flags)."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from facegan_tf.cli import apply_generator  # noqa: E402
+
+if __name__ == "__main__":
+    apply_generator.run()
