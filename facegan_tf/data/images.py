@@ -153,6 +153,19 @@ def save_image(path: str, image: np.ndarray) -> None:
     Image.fromarray(array).save(path, **options)
 
 
+def save_image_atomic(path: str, image: np.ndarray) -> None:
+    """`save_image` through a temporary file in the same folder and a rename, so ``path``
+    is either absent, its previous content or the complete new image, never half-written."""
+    folder, name = os.path.split(os.path.abspath(path))
+    temporary = os.path.join(folder, f".tmp-{os.getpid()}-{name}")
+    try:
+        save_image(temporary, image)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
 def resize_uint8(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """Bilinear resize of a uint8 RGB image with PIL (antialiased when shrinking)."""
     if image.shape[0] == height and image.shape[1] == width:

@@ -278,16 +278,13 @@ class AgeClassifierTrainer:
 
     def restore(self) -> str:
         """Restores the latest checkpoint of ``checkpoint_dir`` (either precision's)."""
-        path = tf.train.latest_checkpoint(self.config.checkpoint_dir)
-        if path is None:
-            raise FileNotFoundError(
-                f"No checkpoint to resume from in {self.config.checkpoint_dir!r}."
-            )
-        if precision.lacks_loss_scale(self._checkpoint_objects, path):
-            objects = precision.without_loss_scale(self._checkpoint_objects)
-            restored = self._make_checkpoint(objects).restore(path)
-        else:
-            restored = self.checkpoint.restore(path)
+        restored = precision.restore_in_either_precision(
+            self.config.checkpoint_dir,
+            None,
+            self.checkpoint,
+            self._checkpoint_objects,
+            self._make_checkpoint,
+        )
         self._last_saved = int(self.step.numpy())
         return restored
 

@@ -33,7 +33,7 @@ from facegan_tf.data.images import (
     list_images,
     read_image,
     resize_uint8,
-    save_image,
+    save_image_atomic,
     to_signed_unit,
     to_uint8,
 )
@@ -88,17 +88,6 @@ def _resize_for_network(pixels, size, kind, keep_aspect):
         )
         return np.clip(np.round(resized.numpy()), 0, 255).astype(np.uint8)
     return resize_uint8(pixels, *size)
-
-
-def _write(path: str, pixels: np.ndarray) -> None:
-    folder, name = os.path.split(path)
-    temporary = os.path.join(folder, f".tmp-{os.getpid()}-{name}")
-    try:
-        save_image(temporary, pixels)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
 
 
 def _check_groups(model: ServingGenerator, age_groups) -> list[int]:
@@ -182,7 +171,7 @@ def apply_to_images(
                         f"{direction}_{stem}.png"
                     )
                     target = os.path.join(output_dir, name)
-                    _write(target, image)
+                    save_image_atomic(target, image)
                     written.append(target)
                 rows.append(
                     {"input": path, "size": list(pixels.shape[:2]), "outputs": written}
@@ -230,7 +219,7 @@ def sample_latent(
             index = start + offset
             suffix = f"_class{class_label}" if model.kind == "cgan" else ""
             target = os.path.join(output_dir, f"sample_{index:04d}{suffix}.png")
-            _write(target, to_uint8(image))
+            save_image_atomic(target, to_uint8(image))
             rows.append({"input": f"z #{index}", "outputs": [target]})
         bar.update(len(chunk))
     bar.close()

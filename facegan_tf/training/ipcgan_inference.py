@@ -28,7 +28,7 @@ from facegan_tf.data.images import (
     is_image_file,
     legacy_bytescale,
     read_image,
-    save_image,
+    save_image_atomic,
     to_uint8,
 )
 from facegan_tf.data.ipcgan_lists import condition_batch
@@ -122,17 +122,6 @@ def list_folder_images(folder: str, what: str) -> list[str]:
     )
 
 
-def _write(path: str, pixels: np.ndarray) -> None:
-    folder, name = os.path.split(path)
-    temporary = os.path.join(folder, f".tmp-{os.getpid()}-{name}")
-    try:
-        save_image(temporary, pixels)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
 def age_folder(
     generator: keras.Model,
     test_paths: list[str],
@@ -195,14 +184,14 @@ def age_folder(
         batch = image[None] if padding is None else np.concatenate([image[None], padding])
         copy = os.path.join(save_dir, name)
         pixels = np.clip(np.round(image + np.asarray(MEAN_RGB, np.float32)), 0, 255)
-        _write(copy, pixels.astype(np.uint8))
+        save_image_atomic(copy, pixels.astype(np.uint8))
         row = [copy]
         for group in target_groups:
             condition = condition_batch(np.full([len(batch)], int(group)), groups, image_size)
             output = run(tf.constant(batch), condition, mode == "faithful").numpy()
             pixels = legacy_bytescale((output + 1.0) / 2.0) if legacy_stretch else to_uint8(output)
             target = os.path.join(save_dir, aged_name(name, group))
-            _write(target, pixels)
+            save_image_atomic(target, pixels)
             written.append(target)
             row.append(target)
         written.append(copy)

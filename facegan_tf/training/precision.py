@@ -102,3 +102,23 @@ def lacks_loss_scale(objects: dict, path: str | None) -> bool:
 
 def without_loss_scale(objects: dict) -> dict:
     return {name: obj for name, obj in objects.items() if name != LOSS_SCALE_KEY}
+
+
+def restore_in_either_precision(
+    directory: str, path: str | None, checkpoint, objects: dict, make_checkpoint
+) -> str:
+    """Restores ``path`` (default: the latest checkpoint of ``directory``) into ``objects``.
+
+    ``checkpoint`` saves ``objects``; ``make_checkpoint(objects)`` builds another over a
+    subset. A checkpoint written by a float32 run has no loss-scale state: everything else
+    is restored and the scale starts fresh.
+
+    Raises:
+        FileNotFoundError: ``directory`` holds no checkpoint and no ``path`` was given.
+    """
+    path = path or tf.train.latest_checkpoint(directory)
+    if path is None:
+        raise FileNotFoundError(f"No checkpoint to resume from in {directory!r}.")
+    if lacks_loss_scale(objects, path):
+        return make_checkpoint(without_loss_scale(objects)).restore(path)
+    return checkpoint.restore(path)

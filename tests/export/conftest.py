@@ -1,4 +1,5 @@
-"""Tiny generators of every family, with weights drawn so that outputs vary with the input."""
+"""Tiny generators of every family (shared by the export and apply tests), with weights drawn so
+that outputs vary with the input."""
 
 import numpy as np
 import pytest
