@@ -44,12 +44,9 @@ Output layout under ``save_dir``: ``ckpt-<step>.*`` + ``checkpoint`` + ``facegan
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
-import signal
-import threading
 import time
 from collections.abc import Callable
 
@@ -104,36 +101,6 @@ def synchronize_batch_norm(model: keras.Model) -> int:
             layer.synchronized = True
             count += 1
     return count
-
-
-class _InterruptFlag:
-    """SIGINT handling of the training loop: the first Ctrl-C only sets ``requested`` (the
-    loop stops at the end of the step); a second one raises KeyboardInterrupt at once."""
-
-    def __init__(self):
-        self.requested = False
-
-    def handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def check(self) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def _deferred_interrupt():
-    flag = _InterruptFlag()
-    if threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
-    previous = signal.signal(signal.SIGINT, flag.handle)
-    try:
-        yield flag
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def sample_z(shape, distribution: str, seed) -> tf.Tensor:
@@ -391,8 +358,8 @@ class GANLoopTrainer:
         last: dict = {}
         try:
             with (
-                _deferred_interrupt() as interrupt,
                 guards.save_on_interrupt(self.save_interrupted, lambda: int(self.step.numpy())),
+                guards.deferred_interrupt() as interrupt,
             ):
                 last = self._epochs(faces, metrics, stats, bar, interrupt, per_epoch, total_steps)
                 if not self.checkpoint.latest or int(self.step.numpy()) != _checkpoint_step(
@@ -446,14 +413,14 @@ class GANLoopTrainer:
                     d=values["d_loss"],
                     img_s=round(self.global_batch / max(time.perf_counter() - tick, 1e-9), 1),
                 )
-                interrupt.check()
+                interrupt.raise_if_requested()
                 if step >= total_steps:
                     break
             if int(self.batch_in_epoch.numpy()) >= per_epoch:
                 self.epoch.assign_add(1)
                 self.batch_in_epoch.assign(0)
                 self.end_of_epoch(epoch, metrics, stats, final=epoch + 1 == config.num_epochs)
-                interrupt.check()
+                interrupt.raise_if_requested()
             elif int(self.step.numpy()) >= total_steps:
                 break
         return last
