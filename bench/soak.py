@@ -5,6 +5,10 @@ semantics: `CycleGANTrainer.restore`, then `CycleGANTrainer.fit`) of a 16 px gra
 CycleGAN (ngf = ndf = 4, one residual block) saving every step, and kills it with SIGKILL
 either after a random delay or, for ``--write_fraction`` of the rounds, the instant a
 checkpoint write is seen in progress (a ``ckpt-<n>_temp`` folder or an unlisted index file).
+The first ``--held_kills`` rounds kill it at a known moment inside a write instead: the worker
+runs with ``FACEGAN_CHECKPOINT_HOLD`` set (see `facegan_tf.training.checkpointing`), so every
+save stops once its files are written and before the state file lists them; the round lets
+the write go on while no checkpoint is listed yet and kills the worker in the next held write.
 After every kill the soak checks, with TensorFlow's own checkpoint reader:
 
 * every checkpoint the state file lists loads completely (``unloadable`` counts those that do
@@ -47,6 +51,7 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 SIZE = 16
+HOLD_ENV = "FACEGAN_CHECKPOINT_HOLD"  # facegan_tf.training.checkpointing.HOLD_ENV
 
 
 def tiny_config(root: str):
@@ -186,8 +191,15 @@ class Soak:
         self.spawned = 0
 
     def spawn(self) -> subprocess.Popen:
+        """Starts a worker; the n-th worker spawned serves round n (workers are used in
+        order), so the first ``--held_kills`` ones hold inside their checkpoint writes."""
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+        env.pop(HOLD_ENV, None)
         self.spawned += 1
+        hold = None
+        if self.spawned <= self.args.held_kills:
+            hold = os.path.join(self.root, "work", f"hold-{self.spawned}")
+            env[HOLD_ENV] = hold
         log = open(os.path.join(self.root, "work", f"worker-{self.spawned}.log"), "w")
         process = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), "--_worker", self.root],
@@ -198,6 +210,7 @@ class Soak:
             env=env,
         )
         process.log_path = log.name
+        process.hold = hold
         log.close()
         return process
 
@@ -261,7 +274,9 @@ class Soak:
                 self.figures["resume_mismatches"] += 1
                 print(f"resume mismatch: {restored} vs {expected}", flush=True)
         during_write = False
-        if self.rng.random() < self.args.write_fraction:
+        if process.hold is not None:
+            during_write = self.wait_inside_write(process)
+        elif self.rng.random() < self.args.write_fraction:
             deadline = time.monotonic() + self.args.max_delay * 4
             while time.monotonic() < deadline and process.poll() is None:
                 if write_in_progress(self.checkpoint_dir):
@@ -281,6 +296,28 @@ class Soak:
         self.figures["kills_during_write"] += int(during_write)
         self.verify()
 
+    def wait_inside_write(self, process: subprocess.Popen) -> bool:
+        """Waits until the worker holds inside a checkpoint write with an earlier checkpoint
+        listed (earlier held writes are let go); True once the held checkpoint is seen
+        written and not listed, the moment to kill."""
+        from facegan_tf.training.checkpointing import listed_checkpoints
+
+        deadline = time.monotonic() + max(60.0, self.args.max_delay * 20)
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                with open(process.hold, encoding="utf-8") as f:
+                    held = os.path.basename(f.read().strip())
+            except FileNotFoundError:
+                time.sleep(0.005)
+                continue
+            listed = listed_checkpoints(self.checkpoint_dir)
+            if not listed:
+                os.remove(process.hold)  # nothing to keep yet: let this write finish
+                continue
+            written = os.path.isfile(os.path.join(self.checkpoint_dir, held + ".index"))
+            return written and held not in listed
+        raise RuntimeError("the worker never held inside a checkpoint write")
+
     def run(self) -> dict:
         started = time.monotonic()
         try:
@@ -297,6 +334,7 @@ class Soak:
         self.figures["final_step"] = self.latest_step
         self.figures["minutes"] = round((time.monotonic() - started) / 60, 2)
         self.figures["warm_workers"] = self.args.warm
+        self.figures["held_kills"] = min(self.args.held_kills, self.figures["kills"])
         if not self.args.keep:
             shutil.rmtree(self.root, ignore_errors=True)
         else:
@@ -313,6 +351,8 @@ def main(argv=None) -> int:
                         help="Longest random delay (s) between resume and kill.")
     parser.add_argument("--write_fraction", type=float, default=0.5,
                         help="Share of rounds that kill as soon as a checkpoint write is seen.")
+    parser.add_argument("--held_kills", type=int, default=0,
+                        help="The first N rounds kill inside a held checkpoint write.")
     parser.add_argument("--warm", type=int, default=2, help="Workers prepared ahead.")
     parser.add_argument("--keep", action="store_true", help="Keep the soak folder.")
     parser.add_argument("--verbose", action="store_true", help="Print figures every round.")
@@ -323,6 +363,8 @@ def main(argv=None) -> int:
         return 0
     if args.kills < 1 or args.warm < 1 or not 0 <= args.write_fraction <= 1:
         parser.error("--kills and --warm must be >= 1, --write_fraction in [0, 1]")
+    if args.held_kills < 0:
+        parser.error(f"--held_kills must be >= 0. Received: held_kills={args.held_kills}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     figures = Soak(args).run()
     command = "python bench/soak.py " + " ".join(sys.argv[1:] if argv is None else argv)

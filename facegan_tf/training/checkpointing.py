@@ -17,6 +17,11 @@ checkpoint and every one listed stay loadable whatever moment a process dies.
 `tf.train.CheckpointManager` deletes old checkpoints before its final state write, so a kill
 during its clean-up leaves listed checkpoints without files; that is why it is not used.
 Leftover ``*_temp`` folders of an interrupted save are removed by the next save.
+
+Setting the environment variable ``FACEGAN_CHECKPOINT_HOLD`` to a file path makes every save
+stop between steps 1 and 2: it writes that file (holding the checkpoint's path) and waits
+until the file is removed. The crash-safety tests and ``bench/soak.py`` use it to kill or
+interrupt a training process at a known moment inside a checkpoint write.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 
 import tensorflow as tf
 
@@ -36,6 +42,8 @@ from facegan_tf.fileio import atomic_write, read_json, write_json_atomic
 RUN_INFO_FILE = "facegan_run.json"
 STATE_FILE = "checkpoint"
 CHECKPOINT_NAME = "ckpt"
+#: Environment variable naming the marker file of `hold_inside_write`.
+HOLD_ENV = "FACEGAN_CHECKPOINT_HOLD"
 _STATE_LINE = re.compile(r'^\s*(model_checkpoint_path|all_model_checkpoint_paths)\s*:\s*"(.*)"\s*$')
 
 
@@ -189,6 +197,7 @@ class TrainingCheckpoint:
                 return path
             for file in checkpoint_files(path):
                 _fsync(file)
+            hold_inside_write(path)
             listed = [
                 n for n in listed if os.path.isfile(os.path.join(self.save_dir, n + ".index"))
             ]
@@ -306,6 +315,20 @@ def ensure_writable_folder(directory: str, what: str) -> None:
             f"{what} {directory!r} is not writable ({error.strerror or error}); expected a "
             "folder this user can create files in."
         ) from error
+
+
+def hold_inside_write(path: str) -> None:
+    """Pauses a save whose files are written but not yet listed, when ``FACEGAN_CHECKPOINT_HOLD``
+    names a marker file: writes ``path`` into the marker, then waits until the marker is
+    removed. A process killed or interrupted here is inside the write (see the module
+    docstring)."""
+    marker = os.environ.get(HOLD_ENV)
+    if not marker:
+        return
+    with atomic_write(marker) as f:
+        f.write(path)
+    while os.path.exists(marker):
+        time.sleep(0.01)
 
 
 def _fsync(path: str) -> None:
