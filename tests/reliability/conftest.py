@@ -4,6 +4,7 @@ tiny CycleGAN checkpoint folder."""
 import hashlib
 import io
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -18,6 +19,23 @@ TINY_FLAGS = [
     "--load_size=16", "--fine_size=16", "--ngf=4", "--ndf=4", "--num_blocks=1",
     "--input_nc=1", "--output_nc=1", "--max_size=2", "--print_freq=1000", "--log_freq=1000",
 ]
+
+
+_SIGINT_DEFAULT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
+def with_default_sigint(argv: list[str]) -> list[str]:
+    """``argv`` started with SIGINT at its default disposition.
+
+    A child inherits an ignored SIGINT (a test session started with ``nohup`` or as a
+    background job), and the tools rightly keep it ignored; tests that send Ctrl-C run the
+    child through this small launcher, which resets SIGINT and execs ``argv`` in the same
+    process (same pid).
+    """
+    return [sys.executable, "-c", _SIGINT_DEFAULT, *argv]
 
 
 def png_bytes(array, **params) -> bytes:

@@ -15,6 +15,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from tests.reliability.conftest import with_default_sigint
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -91,8 +93,10 @@ def test_sigint_saves_the_current_step_and_resume_continues(tool, run_flags, tmp
 
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     process = subprocess.Popen(
-        [sys.executable, os.path.join(REPO_ROOT, "tools", "train_cyclegan.py"), *run_flags,
-         "--continue_train", "--epoch=100000", "--epoch_step=0"],
+        with_default_sigint(
+            [sys.executable, os.path.join(REPO_ROOT, "tools", "train_cyclegan.py"), *run_flags,
+             "--continue_train", "--epoch=100000", "--epoch_step=0"]
+        ),
         cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     stats = tmp_path / "logs" / "stats.jsonl"

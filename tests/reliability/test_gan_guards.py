@@ -13,6 +13,8 @@ import time
 import numpy as np
 from PIL import Image
 
+from tests.reliability.conftest import with_default_sigint
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = [
     "--image_size=16",
@@ -87,7 +89,9 @@ def test_cgan_sigint_saves_the_step_and_continue_train_resumes(tool, tmp_path):
     ]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     process = subprocess.Popen(
-        [sys.executable, os.path.join(REPO_ROOT, "tools", "train_cgan.py"), *flags],
+        with_default_sigint(
+            [sys.executable, os.path.join(REPO_ROOT, "tools", "train_cgan.py"), *flags]
+        ),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
