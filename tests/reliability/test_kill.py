@@ -12,11 +12,14 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 
+import pytest
 import tensorflow as tf
 
-from facegan_tf.training.checkpointing import HOLD_ENV, listed_checkpoints
+from facegan_tf.training import guards
+from facegan_tf.training.checkpointing import HOLD_ENV, TrainingCheckpoint, listed_checkpoints
 from tests.reliability.conftest import (
     TINY_FLAGS,
     assert_checkpoint_loads,
@@ -171,3 +174,47 @@ def test_second_ctrl_c_inside_a_checkpoint_write_acts_as_a_kill(cyclegan_run, tm
     for name, digest in before.items():
         if name != "facegan_run.json":  # rewritten atomically by every save
             assert after[name] == digest, name
+
+
+def test_first_ctrl_c_inside_a_checkpoint_write_lets_the_write_finish(tmp_path, monkeypatch):
+    """Row 30, first half: a Ctrl-C that arrives while a checkpoint write holds only marks the
+    request; the write completes and is listed, and the loop's next safe point raises
+    `TrainingInterrupted` naming it."""
+    step = tf.Variable(1, dtype=tf.int64)
+    manager = TrainingCheckpoint(str(tmp_path / "ckpt"), "cyclegan", {}, step=step)
+    manager.save(1)
+    hold = tmp_path / "hold"
+    monkeypatch.setenv(HOLD_ENV, str(hold))
+    # The session may run with SIGINT ignored (nohup); this test needs Python's own handler.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    seen = []
+
+    def ctrl_c_inside_the_write(request):
+        deadline = time.monotonic() + 60
+        while not hold.exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        seen.append(os.path.basename(hold.read_text()))
+        os.kill(os.getpid(), signal.SIGINT)
+        while not request.requested and time.monotonic() < deadline:
+            time.sleep(0.005)
+        seen.append(listed_checkpoints(str(tmp_path / "ckpt")))
+        hold.unlink()  # the write goes on
+
+    thread = None
+    try:
+        with pytest.raises(guards.TrainingInterrupted) as info:
+            with guards.interruptible(lambda: manager.latest, lambda: int(step.numpy())) as request:
+                thread = threading.Thread(target=ctrl_c_inside_the_write, args=(request,))
+                thread.start()
+                step.assign(2)
+                path = manager.save(2)
+                assert request.requested
+                request.raise_if_requested()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if thread is not None:
+            thread.join(timeout=60)
+    assert seen == ["ckpt-2", ["ckpt-1"]]  # the Ctrl-C came while ckpt-2 was being written
+    assert listed_checkpoints(str(tmp_path / "ckpt")) == ["ckpt-1", "ckpt-2"]
+    assert info.value.step == 2 and info.value.checkpoint == path
+    assert assert_checkpoint_loads(tmp_path / "ckpt") == path
