@@ -1,7 +1,10 @@
 """Bad and unusual input files: every reader decodes what is an image and skips (counting) or
 refuses what is not, naming the file."""
 
+import logging
 import os
+import re
+import time
 
 import numpy as np
 import pytest
@@ -12,6 +15,17 @@ from facegan_tf.data.images import ImageReadError, SkipCounter, read_image
 from tests.reliability.conftest import broken_files, jpeg_bytes, png_bytes, write, write_gray_pngs
 
 BROKEN = broken_files()
+
+
+def warnings_of(caplog, module, start=""):
+    """Messages of the WARNING records ``facegan_tf.data.<module>`` logged (those that start
+    with ``start``)."""
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == f"facegan_tf.data.{module}" and record.levelno == logging.WARNING
+        and record.getMessage().startswith(start)
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(BROKEN))
@@ -110,7 +124,7 @@ def test_non_ascii_and_space_paths_flow_through_tf_data(tmp_path):
     assert len(batches) == 2
 
 
-def test_cyclegan_pipeline_skips_undecodable_files_inside_tf_data_and_counts(tmp_path):
+def test_cyclegan_pipeline_skips_undecodable_files_inside_tf_data_and_counts(tmp_path, caplog):
     root = tmp_path / "data"
     for sub in ("trainA", "trainB"):
         write_gray_pngs(root / sub, 4, seed=len(sub))
@@ -120,44 +134,66 @@ def test_cyclegan_pipeline_skips_undecodable_files_inside_tf_data_and_counts(tmp
     folders = unpaired.scan_unpaired_folders(str(root))
     assert len(folders.train_a) == 5 and folders.skipped == ()
     skipped = SkipCounter()
-    batches = list(
-        unpaired.cyclegan_epoch_dataset(
-            folders, epoch=0, seed=3, batch_size=1, load_size=16, fine_size=16,
-            skipped=skipped,
+    with caplog.at_level(logging.WARNING, logger="facegan_tf.data.unpaired"):
+        batches = list(
+            unpaired.cyclegan_epoch_dataset(
+                folders, epoch=0, seed=3, batch_size=1, load_size=16, fine_size=16,
+                skipped=skipped,
+            )
         )
-    )
     pairs = unpaired.epoch_pairs(folders.train_a, folders.train_b, 3, 0, 1)
     bad = [p for p in pairs if "zz_" in p[0] or "zz_" in p[1]]
     assert len(batches) == len(pairs) - len(bad)
     assert sorted(skipped.paths) == sorted(
         next(x for x in pair if "zz_" in x) for pair in bad
     )
+    # One warning per skipped file, naming it and why (logged from inside tf.data).
+    messages = warnings_of(caplog, "unpaired")
+    assert len(messages) == skipped.count >= 1
+    for path, message in zip(sorted(skipped.paths), sorted(messages)):
+        assert message.startswith("skipping Cannot decode image") and repr(path) in message
 
 
-def test_screening_skips_header_broken_files_and_refuses_a_mostly_broken_folder(tmp_path):
+def test_screening_skips_header_broken_files_and_refuses_a_mostly_broken_folder(
+    tmp_path, caplog
+):
     folder = tmp_path / "trainA"
     write_gray_pngs(folder, 3)
     for name in ("zero_byte.png", "text.jpg"):
         write(folder / name, BROKEN[name])
-    good, bad = unpaired.screen_images(sorted(str(p) for p in folder.iterdir()), str(folder))
+    with caplog.at_level(logging.WARNING, logger="facegan_tf.data.unpaired"):
+        good, bad = unpaired.screen_images(sorted(str(p) for p in folder.iterdir()), str(folder))
     assert len(good) == 3
     assert sorted(os.path.basename(p) for p in bad) == ["text.jpg", "zero_byte.png"]
+    messages = warnings_of(caplog, "unpaired")
+    assert [m.split(":")[0] for m in messages] == [f"skipping unreadable image {p}" for p in bad]
+    assert "empty file" in messages[bad.index(str(folder / "zero_byte.png"))]
     for name in ("corrupt.png", "truncated.png"):
         write(folder / name, BROKEN[name])
     with pytest.raises(ValueError, match=r"4 of 7 files .* are not readable images"):
         unpaired.screen_images(sorted(str(p) for p in folder.iterdir()), str(folder))
 
 
-def test_face_sets_skip_broken_files_keep_labels_aligned_and_refuse_mostly_broken(tmp_path):
+def test_face_sets_skip_broken_files_keep_labels_aligned_and_refuse_mostly_broken(
+    tmp_path, caplog
+):
     root = tmp_path / "classes"
     bright = np.full((8, 8), 250, np.uint8)
     dark = np.full((8, 8), 5, np.uint8)
     write(root / "a_dark" / "1.png", png_bytes(dark))
     write(root / "a_dark" / "2.jpg", BROKEN["truncated.jpg"])
     write(root / "b_bright" / "only.png", png_bytes(bright))  # a class with one image
-    face_set = faces.load_class_folders(str(root), crop_size=0, image_size=8)
+    with caplog.at_level(logging.WARNING, logger="facegan_tf.data.faces"):
+        face_set = faces.load_class_folders(str(root), crop_size=0, image_size=8)
     assert face_set.class_names == ("a_dark", "b_bright")
     assert len(face_set.skipped) == 1 and face_set.skipped[0].endswith("2.jpg")
+    broken = face_set.skipped[0]
+    # The file's own warning, then the count when the set is loaded.
+    assert warnings_of(caplog, "faces") == [
+        f"skipping unreadable image: Cannot decode image {broken!r}: "
+        + warnings_of(caplog, "faces")[0].split(f"{broken!r}: ", 1)[1],
+        f"1 of 3 image files could not be decoded and were skipped (first: {broken})",
+    ]
     assert face_set.labels.tolist() == [0, 1]
     assert face_set.images[0].max() < 20 and face_set.images[1].min() > 230
     write(root / "b_bright" / "x.png", BROKEN["zero_byte.png"])
@@ -166,7 +202,7 @@ def test_face_sets_skip_broken_files_keep_labels_aligned_and_refuse_mostly_broke
         faces.load_class_folders(str(root), crop_size=0, image_size=8)
 
 
-def test_ipcgan_pipeline_skips_undecodable_files_and_keeps_the_step_count(tmp_path):
+def test_ipcgan_pipeline_skips_undecodable_files_and_keeps_the_step_count(tmp_path, caplog):
     good = [write(tmp_path / f"f{i}.png", png_bytes(np.full((8, 8, 3), 40 * i, np.uint8)))
             for i in range(4)]
     broken = write(tmp_path / "broken.jpg", BROKEN["truncated.jpg"])
@@ -177,12 +213,21 @@ def test_ipcgan_pipeline_skips_undecodable_files_and_keeps_the_step_count(tmp_pa
     )
     sampler = ipcgan_lists.IPCGANSampler(lists, batch_size=2, seed=0)
     skipped = SkipCounter()
-    batches = list(
-        ipcgan_lists.training_dataset(sampler, 0, image_size=8, alexnet_size=8, num_steps=6,
-                                      skipped=skipped)
-    )
+    with caplog.at_level(logging.WARNING, logger="facegan_tf.data.ipcgan_lists"):
+        batches = list(
+            ipcgan_lists.training_dataset(sampler, 0, image_size=8, alexnet_size=8, num_steps=6,
+                                          skipped=skipped)
+        )
+        # Prefetching may still read ahead; wait until every skip has had its warning.
+        deadline = time.monotonic() + 30
+        while len(warnings_of(caplog, "ipcgan_lists", "skipping")) != skipped.count:
+            assert time.monotonic() < deadline, (skipped.count, caplog.messages)
+            time.sleep(0.05)
     assert len(batches) == 6
     assert skipped.count >= 1 and set(skipped.paths) == {broken}
+    pattern = (rf"skipping unreadable image \(\d+ so far\): Cannot decode image "
+               rf"{re.escape(repr(broken))}: ")
+    assert all(re.match(pattern, m) for m in warnings_of(caplog, "ipcgan_lists", "skipping"))
 
 
 def test_empty_and_missing_data_folders_are_refused_with_the_folder_named(tmp_path):

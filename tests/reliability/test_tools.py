@@ -69,6 +69,11 @@ def test_test_cyclegan_skips_broken_inputs_in_a_non_ascii_folder_and_counts(
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert len(summary["skipped"]) == len(BROKEN_FOR_TOOLS)
+    # Each skipped file is also named in a warning on stderr.
+    warnings = [line for line in result.stderr.splitlines() if "skipping" in line]
+    assert len(warnings) == len(BROKEN_FOR_TOOLS), result.stderr[-2000:]
+    for name in BROKEN_FOR_TOOLS:
+        assert sum(name in line for line in warnings) == 1, (name, warnings)
     written = sorted(p.name for p in out.iterdir() if p.suffix == ".png")
     assert written == sorted(f"AtoB_{p.name}" for p in (data / "testA").iterdir())
     assert tree_digest(checkpoint_dir) == before
