@@ -145,13 +145,43 @@ def test_trained_run_samples_and_fid(tmp_path, run_cli, json_line, write_images)
     real = load_real_images(str(tmp_path / "faces"), info["crop_size"], info["image_size"])
     assert real.shape == (16, 8, 8, 3)
     metrics, _ = make_image_metrics({"": real}, feature_model=ChannelStatistics(), progress=False)
-    record = sample_dcgan(
-        generator, info, str(tmp_path / "fid"), 1, 2, 1, 12, 5, metric=metrics[""]
-    )
-    assert record["num_fake"] == 12 and record["fid"] > 0 and np.isfinite(record["kid"])
+    given = []
+
+    def metric(fakes):
+        given.append(fakes)
+        return metrics[""](fakes)
+
+    record = sample_dcgan(generator, info, str(tmp_path / "fid"), 1, 2, 1, 12, 5, metric=metric)
+    (fakes,) = given
+    assert record["num_fake"] == 12 and fakes.shape == (12, 8, 8, 3) and fakes.dtype == np.uint8
+    # FID against an independent float64 computation: numpy features, scipy's sqrtm.
+    expected = reference_fid(channel_statistics(real), channel_statistics(fakes))
+    assert expected > 1.0  # the tiny untrained generator is far from the real set
+    assert record["fid"] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+    assert record["fid_sqrt"] == pytest.approx(np.sqrt(expected), rel=1e-5)
+    assert np.isfinite(record["kid"])
+    # The real set against itself: identical features, FID 0 up to round-off.
+    assert abs(metrics[""](real)["fid"]) < 1e-6 * expected
     with open(tmp_path / "fid" / "metrics.json", encoding="utf-8") as f:
         assert json.load(f)["fid"] == record["fid"]
     assert "FID" in (tmp_path / "fid" / "index.html").read_text(encoding="utf-8")
+
+
+def channel_statistics(images):
+    """ChannelStatistics in float64 numpy: per-channel mean and (population) std."""
+    pixels = np.asarray(images, np.float64)
+    return np.concatenate([pixels.mean(axis=(1, 2)), pixels.std(axis=(1, 2))], axis=-1)
+
+
+def reference_fid(features_1, features_2):
+    """||mu_1 - mu_2||^2 + Tr(S_1 + S_2 - 2 sqrtm(S_1 S_2)), S with N - 1 (Heusel et al.)."""
+    from scipy import linalg
+
+    mu_1, mu_2 = features_1.mean(0), features_2.mean(0)
+    sigma_1 = np.cov(features_1, rowvar=False)
+    sigma_2 = np.cov(features_2, rowvar=False)
+    root = linalg.sqrtm(sigma_1 @ sigma_2).real
+    return float(((mu_1 - mu_2) ** 2).sum() + np.trace(sigma_1 + sigma_2 - 2 * root))
 
 
 class ChannelStatistics(keras.Model):
