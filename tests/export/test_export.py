@@ -104,16 +104,32 @@ def test_tflite_float_and_uint8_with_dynamic_size(cyclegan_export):
 
 def test_int8_is_close_to_float(cyclegan_export):
     """int8 bound (docs/export.md): correlation with float > 0.9, mean error < 0.1 on inputs
-    like the calibration images (int8 ranges come from them)."""
+    like the calibration images (int8 ranges come from them). The file is really quantised
+    (its error is far above float32 noise), and the manifest's ``error_vs_float`` is the
+    error recomputed here."""
     model, folder, manifest = cyclegan_export
+    int8_path = os.path.join(folder, "generator_int8.tflite")
     images = demo_inputs(model, 1, 16, seed=3)[0]
-    out = run_tflite(os.path.join(folder, "generator_int8.tflite"), {"images": images})
+    out = run_tflite(int8_path, {"images": images})
     expected = _reference_cyclegan(model, images)
     assert out.shape == expected.shape
     assert np.corrcoef(out.ravel(), expected.ravel())[0, 1] > 0.9
-    assert np.abs(out - expected).mean() < 0.1
+    assert 1e-3 < np.abs(out - expected).mean() < 0.1
+
+    # The manifest's figures: int8 against the float TFLite file on 2 demo inputs (seed 2).
+    checks = demo_inputs(model, 2, 16, seed=2)[0]
+    int8_out = np.concatenate([run_tflite(int8_path, {"images": x[None]}) for x in checks])
+    float_out = run_tflite(os.path.join(folder, "generator.tflite"), {"images": checks})
+    assert np.abs(float_out - _reference_cyclegan(model, checks)).max() < 1e-5
+    difference = np.abs(int8_out - float_out)
     error = manifest["files"]["tflite_int8"]["error_vs_float"]
-    assert error["correlation"] > 0.9 and error["max_abs"] < 1.0
+    assert error["inputs"] == "2 demo inputs (seed 2)"
+    assert error["max_abs"] == pytest.approx(float(difference.max()), rel=1e-6)
+    assert error["mean_abs"] == pytest.approx(float(difference.mean()), rel=1e-6)
+    assert error["correlation"] == pytest.approx(
+        float(np.corrcoef(int8_out.ravel(), float_out.ravel())[0, 1]), rel=1e-6
+    )
+    assert error["correlation"] > 0.9 and error["mean_abs"] < 0.1
 
 
 @needs_onnx
