@@ -361,11 +361,21 @@ def test_command_blocks_are_marked_bash():
     assert not unmarked, f"command blocks without the bash language tag: {unmarked}"
 
 
+TEST_COMMAND = 'python -m pip install -e ".[test]" && python -m pytest -q --durations=20'
+
+
 def test_quickstart_commands_are_unchanged():
     with open(os.path.join(REPO_ROOT, "README.md"), encoding="utf-8") as handle:
         readme = handle.read()
     assert 'python -m pip install -e ".[demo]" && python tools/train_cyclegan.py --demo' in readme
-    assert 'python -m pip install -e ".[test]" && python -m pytest -q' in readme
+    assert TEST_COMMAND in readme.splitlines()
+
+
+def test_ci_runs_the_readme_test_command_and_prints_the_slowest_tests():
+    with open(os.path.join(REPO_ROOT, ".ci", "run"), encoding="utf-8") as handle:
+        commands = [line.strip() for line in handle if "pytest" in line and not
+                    line.lstrip().startswith("#")]
+    assert commands == [TEST_COMMAND]
 
 
 def test_docs_links_point_to_existing_files():
