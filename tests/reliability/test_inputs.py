@@ -251,3 +251,31 @@ def test_list_file_naming_a_missing_image_is_refused_naming_both(tmp_path):
         ipcgan_lists.read_image_list(str(list_file), str(tmp_path))
     message = str(info.value)
     assert str(list_file) in message and "missing_one.png" in message and ":2:" in message
+
+
+def test_cyclegan_training_warns_with_the_skip_count_at_the_end(tmp_path, caplog):
+    """The trainer's side of skip + warn + count: each undecodable file is named in a warning
+    while training goes on, the end of the run warns with the count, and the summary holds
+    it."""
+    from facegan_tf.training.cyclegan import CycleGANConfig, CycleGANTrainer
+    from tests.reliability.conftest import TINY
+
+    data = tmp_path / "data"
+    write_gray_pngs(data / "trainA", 2)
+    write(data / "trainA" / "zz_truncated.jpg", BROKEN["truncated.jpg"])  # passes screening
+    write_gray_pngs(data / "trainB", 3, seed=1)
+    config = CycleGANConfig(
+        **{**TINY, "save_freq": 1000, "epochs": 1, "epoch_step": 1},
+        dataset_dir=str(data), checkpoint_dir=str(tmp_path / "ckpt"),
+        sample_dir=str(tmp_path / "s"), log_dir=str(tmp_path / "l"), num_sample_images=1,
+    )
+    with caplog.at_level(logging.WARNING):
+        summary = CycleGANTrainer(config).fit(progress=False)
+    # Three pairs per epoch use every trainA file; the broken one's pair is dropped.
+    assert summary["step"] == 2 and summary["skipped_files"] == 1
+    broken = str(data / "trainA" / "zz_truncated.jpg")
+    skips = warnings_of(caplog, "unpaired", "skipping")
+    assert len(skips) == 1 and skips[0].startswith(f"skipping Cannot decode image {broken!r}: ")
+    ends = [r.getMessage() for r in caplog.records if r.name == "facegan_tf.training.cyclegan"
+            and r.levelno == logging.WARNING]
+    assert ends == ["1 image file(s) could not be decoded and were skipped"]
