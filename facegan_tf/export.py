@@ -419,7 +419,10 @@ def load_serving_generator(
     ``path`` may be a run folder of ours (kinds ``cyclegan``, ``ipcgan``, ``dcgan``,
     ``cgan``), a folder converted by tools/convert_tf1_checkpoint.py (DCGAN), a legacy TF1
     checkpoint folder or prefix of xhujoy CycleGAN, IPCGAN or sualab DCGAN (recognised by its
-    variable names), or a ``.keras`` file written by `export_generator`.
+    variable names), a ``.keras`` file written by `export_generator`, or an export folder,
+    its ``saved_model`` folder or one of its ``.tflite`` / ``.onnx`` files (then the model is
+    an `ExportedGenerator`; an export folder is read through its ``generator.keras`` when
+    it has one).
 
     Args:
         direction: ``AtoB`` or ``BtoA`` (CycleGAN).
@@ -613,7 +616,10 @@ class ExportedGenerator:
                 for name, d in self._runner.get_input_details().items()
             }
         elif path.endswith(".onnx"):
-            import onnxruntime
+            try:
+                import onnxruntime
+            except ImportError:
+                raise ValueError(ONNX_INSTALL_HINT) from None
 
             self.format = "onnx"
             self._session = onnxruntime.InferenceSession(
@@ -867,7 +873,8 @@ def export_generator(
     ``serving_default`` and ``serving_uint8``); ``generator.tflite`` (float) and
     ``generator_uint8.tflite``; with ``int8`` ``generator_int8.tflite`` (float input/output,
     int8 inside, fixed side ``image_size``), calibrated on ``calibration`` (float images in
-    [-1, 1], [N, H, W, C]) or on `demo_inputs`; ``generator.onnx`` and
+    [-1, 1], [N, H, W, C] with C 1 or 3, converted to the model's input channels) or on
+    `demo_inputs`; ``generator.onnx`` and
     ``generator_uint8.onnx``. The manifest records the kind, the signature description, the
     dtype rule, the sha256 of every file and, for int8, the maximum and mean absolute
     difference to the float TFLite model and their correlation.
