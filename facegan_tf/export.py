@@ -2,10 +2,10 @@
 
 Every family is wrapped in a `ServingGenerator` that fixes one calling convention:
 
-* image-to-image models (CycleGAN ResNet/U-Net, IPCGAN) take ``images`` [N, H, W, C] and
-  return ``generated`` [N, H, W, 3];
+* image-to-image models (CycleGAN ResNet/U-Net, IPCGAN) take ``images`` [N, H, W, C_in] and
+  return ``generated`` [N, H, W, C_out];
 * latent models (DCGAN, cGAN family) take ``z`` [N, z_dim] (and ``labels`` int32 [N]) and
-  return ``generated`` [N, S, S, 3];
+  return ``generated`` [N, S, S, C_out];
 * IPCGAN also takes ``age_group`` int32 [N], the target age group of each image.
 
 Dtype rule: uint8 images are pixels 0..255, float32 images lie in [-1, 1]; the output has the
@@ -15,6 +15,14 @@ SavedModel has two signatures, ``serving_float`` (also ``serving_default``) and
 ``serving_uint8``; TFLite and ONNX have one file per signature (``generator.tflite`` /
 ``generator_uint8.tflite``, ``generator.onnx`` / ``generator_uint8.onnx``). Latent models
 take float z in both and differ only in the output dtype.
+
+Channels: C_in and C_out are 1 (grayscale) or 3 (RGB), e.g. 1 -> 3 for a CycleGAN trained with
+``input_nc=1, output_nc=3``; IPCGAN is RGB. The exported signatures take exactly C_in channels
+(the manifest records ``input_channels`` and ``output_channels``). `ServingGenerator` (and so
+the .keras file), `run_tflite`, `run_onnx` and `ExportedGenerator` also accept images of the
+other count and convert them first as `facegan_tf.data.images.convert_channels` does: RGB ->
+grayscale is the ITU-R 601 luma (for uint8 exactly PIL's ``convert("L")``), grayscale -> RGB
+replicates the plane.
 
 Sizes: ResNet CycleGAN and IPCGAN take any H, W that are multiples of 4 (ResNet: at least 8),
 U-Net multiples of 256; batch and sides are dynamic in SavedModel, TFLite (the interpreter
@@ -68,6 +76,31 @@ def uint8_to_signed(images):
 def signed_to_uint8(images):
     """[-1, 1] -> uint8 clip(round((y + 1) * 127.5), 0, 255)."""
     return ops.cast(ops.clip(ops.round((images + 1.0) * 127.5), 0.0, 255.0), "uint8")
+
+
+def match_channels(images, channels: int):
+    """Images [..., C] (C 1 or 3, uint8 or float) as [..., ``channels``], in Keras ops.
+
+    Same values as `facegan_tf.data.images.convert_channels`: 3 -> 1 is the luma
+    0.299 R + 0.587 G + 0.114 B (uint8: PIL's fixed point (19595 R + 38470 G + 7471 B +
+    32768) >> 16), 1 -> 3 replicates. The channel count must be static.
+    """
+    have = images.shape[-1]
+    if have == channels:
+        return images
+    if have not in (1, 3) or channels not in (1, 3):
+        raise ValueError(
+            f"Images must have 1 (grayscale) or 3 (RGB) channels for this generator, which "
+            f"takes {channels}. Received: shape={tuple(images.shape)}"
+        )
+    if channels == 3:
+        return ops.concatenate([images] * 3, axis=-1)
+    if keras.backend.standardize_dtype(images.dtype) == "uint8":
+        x = ops.cast(images, "int32")
+        fixed = x[..., :1] * 19595 + x[..., 1:2] * 38470 + x[..., 2:3] * 7471 + 32768
+        return ops.cast(ops.floor_divide(fixed, 65536), "uint8")
+    x = ops.cast(images, "float32")
+    return x[..., :1] * 0.299 + x[..., 1:2] * 0.587 + x[..., 2:3] * 0.114
 
 
 def ipcgan_per_image(generator, images, condition):
@@ -157,6 +190,16 @@ class ServingGenerator(keras.Model):
         return None
 
     @property
+    def output_channels(self) -> int:
+        """Channels of the generated images (1 grayscale, 3 RGB)."""
+        if self.kind == "ipcgan":
+            return 3
+        return int(
+            getattr(self.generator, "output_channels", None)
+            or getattr(self.generator, "image_channels", 3)
+        )
+
+    @property
     def output_size(self) -> int | None:
         """Side of the generated images (latent kinds)."""
         return getattr(self.generator, "image_size", None) if self.kind in LATENT_KINDS else None
@@ -177,6 +220,7 @@ class ServingGenerator(keras.Model):
         else:
             images, age_group = inputs, None
         is_uint8 = keras.backend.standardize_dtype(images.dtype) == "uint8"
+        images = match_channels(images, self.input_channels)
         signed = uint8_to_signed(images) if is_uint8 else ops.cast(images, "float32")
         if self.kind == "ipcgan":
             from facegan_tf.networks.ipcgan import signed_to_generator_input
@@ -277,23 +321,26 @@ class ServingGenerator(keras.Model):
             inputs = {"z": f"float32 [N, {self.z_dim}]"}
             if self.kind == "cgan":
                 inputs["labels"] = f"int32 [N], class 0..{self.num_classes - 1}"
-            side = self.output_size
+            side, out = self.output_size, self.output_channels
             return {
                 "inputs": inputs,
                 "outputs": {
-                    "generated": f"serving_float: float32 [N, {side}, {side}, 3] in [-1, 1]; "
-                    f"serving_uint8: uint8 [N, {side}, {side}, 3]"
+                    "generated": f"serving_float: float32 [N, {side}, {side}, {out}] in "
+                    f"[-1, 1]; serving_uint8: uint8 [N, {side}, {side}, {out}]"
                 },
             }
         inputs = {
-            "images": f"uint8 (0..255) or float32 ([-1, 1]) [N, H, W, {self.input_channels}], "
-            f"H and W multiples of {self.size_multiple}"
+            "images": f"uint8 (0..255) or float32 ([-1, 1]) [N, H, W, {self.input_channels}] "
+            f"({'grayscale' if self.input_channels == 1 else 'RGB'}), H and W multiples of "
+            f"{self.size_multiple}"
         }
         if self.kind == "ipcgan":
             inputs["age_group"] = f"int32 [N], target age group 0..{self.age_groups - 1}"
         return {
             "inputs": inputs,
-            "outputs": {"generated": "[N, H, W, 3], the dtype and range of images"},
+            "outputs": {
+                "generated": f"[N, H, W, {self.output_channels}], the dtype and range of images"
+            },
         }
 
 
@@ -372,7 +419,10 @@ def load_serving_generator(
     ``path`` may be a run folder of ours (kinds ``cyclegan``, ``ipcgan``, ``dcgan``,
     ``cgan``), a folder converted by tools/convert_tf1_checkpoint.py (DCGAN), a legacy TF1
     checkpoint folder or prefix of xhujoy CycleGAN, IPCGAN or sualab DCGAN (recognised by its
-    variable names), or a ``.keras`` file written by `export_generator`.
+    variable names), a ``.keras`` file written by `export_generator`, or an export folder,
+    its ``saved_model`` folder or one of its ``.tflite`` / ``.onnx`` files (then the model is
+    an `ExportedGenerator`; an export folder is read through its ``generator.keras`` when
+    it has one).
 
     Args:
         direction: ``AtoB`` or ``BtoA`` (CycleGAN).
@@ -385,6 +435,17 @@ def load_serving_generator(
     """
     if direction not in ("AtoB", "BtoA"):
         raise ValueError(f"--direction must be AtoB or BtoA. Received: direction={direction!r}")
+    if os.path.isfile(os.path.join(path, MANIFEST_FILE)) and os.path.isfile(
+        os.path.join(path, "generator.keras")
+    ):
+        path = os.path.join(path, "generator.keras")
+    exported = _exported_path(path)
+    if exported is not None:
+        model = ExportedGenerator(exported)
+        info = model.info()
+        if image_size:
+            info["image_size"] = image_size
+        return model, info
     if path.endswith(".keras"):
         if not os.path.isfile(path):
             raise FileNotFoundError(f"--model {path!r} does not exist.")
@@ -474,21 +535,182 @@ def tflite_interpreter(path: str):
     return Interpreter(model_path=path)
 
 
+def _with_channels(inputs: dict, channels: int | None) -> dict:
+    """``inputs`` with its ``images`` converted to ``channels`` (see `convert_channels`)."""
+    arrays = {k: np.asarray(v) for k, v in inputs.items()}
+    if channels in (1, 3) and "images" in arrays and arrays["images"].ndim == 4:
+        from facegan_tf.data.images import convert_channels
+
+        arrays["images"] = convert_channels(arrays["images"], int(channels))
+    return arrays
+
+
 def run_tflite(path: str, inputs: dict) -> np.ndarray:
     """Runs the only signature of a TFLite file on ``inputs`` (name -> array; the input is
-    resized to the arrays' shapes) and returns its only output."""
+    resized to the arrays' shapes) and returns its only output. ``images`` of the other
+    channel count (1 or 3) are converted to the file's first (see the module docstring)."""
     interpreter = tflite_interpreter(path)
     runner = interpreter.get_signature_runner()
-    outputs = runner(**{k: np.asarray(v) for k, v in inputs.items()})
+    details = runner.get_input_details().get("images")
+    channels = int(details["shape_signature"][-1]) if details is not None else None
+    outputs = runner(**_with_channels(inputs, channels))
     return np.asarray(next(iter(outputs.values())))
 
 
 def run_onnx(path: str, inputs: dict) -> np.ndarray:
-    """Runs an ONNX file with onnxruntime (CPU) and returns its ``generated`` output."""
+    """Runs an ONNX file with onnxruntime (CPU) and returns its ``generated`` output.
+    ``images`` of the other channel count (1 or 3) are converted to the file's first."""
     import onnxruntime
 
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-    return session.run(["generated"], {k: np.asarray(v) for k, v in inputs.items()})[0]
+    shapes = {i.name: i.shape for i in session.get_inputs()}
+    channels = shapes.get("images", [None])[-1]
+    channels = channels if isinstance(channels, int) else None
+    return session.run(["generated"], _with_channels(inputs, channels))[0]
+
+
+class ExportedGenerator:
+    """A SavedModel, TFLite or ONNX file written by `export_generator`, called like a
+    `ServingGenerator` (float inputs in [-1, 1], float outputs) so `facegan_tf.training.apply`
+    can run it.
+
+    Reads the float signature (``serving_float``, ``generator.tflite``, ``generator.onnx``) or
+    a uint8 one (``serving_uint8`` is not used; ``generator_uint8.*`` files get pixels
+    ``round((x + 1) * 127.5)`` and their output is mapped back by ``y / 127.5 - 1``). The
+    int8 TFLite file takes one ``image_size`` square image per call (`fixed_side`). Facts
+    (kind, sizes) come from ``export_manifest.json`` in the file's folder; channel counts
+    from the file itself. Images of the other channel count are converted first.
+    """
+
+    def __init__(self, path: str):
+        path = path.rstrip("/\\") if os.path.isdir(path) else path
+        self.path = path
+        self.folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isfile(os.path.join(self.folder, MANIFEST_FILE)):
+            raise FileNotFoundError(
+                f"--model {path!r} has no {MANIFEST_FILE} beside it: expected a file or "
+                "saved_model/ folder written by tools/export_generator.py, in its folder."
+            )
+        manifest = read_manifest(self.folder)
+        self.manifest = manifest
+        self.kind = manifest["kind"]
+        signature = manifest.get("signature", {}).get("inputs", {})
+        groups = re.search(r"0\.\.(\d+)", signature.get("age_group", ""))
+        classes = re.search(r"0\.\.(\d+)", signature.get("labels", ""))
+        self.age_groups = manifest.get("age_groups") or (
+            int(groups.group(1)) + 1 if groups else None
+        )
+        self.num_classes = manifest.get("num_classes") or (
+            int(classes.group(1)) + 1 if classes else None
+        )
+        self.size_multiple = manifest.get("size_multiple")
+        self.image_size = manifest.get("image_size")
+        self.build_side = self.image_size
+        self.fixed_side = None
+        self.uint8 = False
+        if path.endswith(".tflite"):
+            self.format = "tflite"
+            self._runner = tflite_interpreter(path).get_signature_runner()
+            specs = {
+                name: (list(d["shape_signature"]), np.dtype(d["dtype"]))
+                for name, d in self._runner.get_input_details().items()
+            }
+        elif path.endswith(".onnx"):
+            try:
+                import onnxruntime
+            except ImportError:
+                raise ValueError(ONNX_INSTALL_HINT) from None
+
+            self.format = "onnx"
+            self._session = onnxruntime.InferenceSession(
+                path, providers=["CPUExecutionProvider"]
+            )
+            specs = {
+                i.name: (
+                    [d if isinstance(d, int) else -1 for d in i.shape],
+                    np.dtype(np.uint8) if i.type == "tensor(uint8)" else np.dtype(np.float32),
+                )
+                for i in self._session.get_inputs()
+            }
+        else:
+            self.format = "saved_model"
+            self._function = tf.saved_model.load(path).signatures["serving_float"]
+            specs = {
+                name: (spec.shape.as_list(), np.dtype(spec.dtype.as_numpy_dtype))
+                for name, spec in self._function.structured_input_signature[1].items()
+            }
+        self._specs = specs
+        first = "images" if self.kind in IMAGE_KINDS else "z"
+        shape, dtype = specs[first]
+        self.uint8 = dtype == np.uint8
+        if self.kind in IMAGE_KINDS:
+            self.input_channels = int(shape[-1])
+            if shape[0] == 1 and shape[1] and shape[1] > 0:
+                self.fixed_side = int(shape[1])
+        else:
+            self.z_dim = int(shape[-1])
+        self.output_channels = manifest.get("output_channels", 3)
+
+    def _run(self, arrays: dict) -> np.ndarray:
+        if self.format == "tflite":
+            return np.asarray(next(iter(self._runner(**arrays).values())))
+        if self.format == "onnx":
+            return self._session.run(["generated"], arrays)[0]
+        out = self._function(**{k: tf.constant(v) for k, v in arrays.items()})["generated"]
+        return out.numpy()
+
+    def __call__(self, inputs) -> np.ndarray:
+        arrays = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        names = ["images", "age_group"] if self.kind in IMAGE_KINDS else ["z", "labels"]
+        feed = {name: np.asarray(a) for name, a in zip(names, arrays)}
+        if self.kind in IMAGE_KINDS:
+            from facegan_tf.data.images import convert_channels, to_uint8
+
+            images = convert_channels(feed["images"].astype(np.float32), self.input_channels)
+            feed["images"] = to_uint8(images) if self.uint8 else images
+        for name, (_, dtype) in self._specs.items():
+            feed[name] = feed[name].astype(dtype)
+        if self.fixed_side:
+            out = np.concatenate(
+                [self._run({k: v[i : i + 1] for k, v in feed.items()})
+                 for i in range(len(feed["images"]))]
+            )
+        else:
+            out = self._run(feed)
+        if out.dtype == np.uint8:
+            out = out.astype(np.float32) / 127.5 - 1.0
+        return out.astype(np.float32)
+
+    def info(self) -> dict:
+        source = self.manifest.get("source", {})
+        facts = {
+            "kind": self.kind,
+            "source": self.format,
+            "checkpoint": self.path,
+            "image_size": self.fixed_side or self.image_size,
+            "exported_from": source.get("checkpoint", ""),
+        }
+        if "z_distribution" in source:
+            facts["z_distribution"] = source["z_distribution"]
+        return facts
+
+
+def _exported_path(path: str) -> str | None:
+    """The file `ExportedGenerator` should read for ``path``, or None: a ``.tflite`` or
+    ``.onnx`` file, a ``saved_model`` folder, or an export folder (its ``saved_model/``,
+    else ``generator.tflite``, else ``generator.onnx``)."""
+    if path.endswith((".tflite", ".onnx")) and os.path.isfile(path):
+        return path
+    if not os.path.isdir(path):
+        return None
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return path
+    if os.path.isfile(os.path.join(path, MANIFEST_FILE)):
+        for name in ("saved_model", "generator.tflite", "generator.onnx"):
+            candidate = os.path.join(path, name)
+            if os.path.exists(candidate):
+                return candidate
+    return None
 
 
 def onnx_available() -> bool:
@@ -651,7 +873,8 @@ def export_generator(
     ``serving_default`` and ``serving_uint8``); ``generator.tflite`` (float) and
     ``generator_uint8.tflite``; with ``int8`` ``generator_int8.tflite`` (float input/output,
     int8 inside, fixed side ``image_size``), calibrated on ``calibration`` (float images in
-    [-1, 1], [N, H, W, C]) or on `demo_inputs`; ``generator.onnx`` and
+    [-1, 1], [N, H, W, C] with C 1 or 3, converted to the model's input channels) or on
+    `demo_inputs`; ``generator.onnx`` and
     ``generator_uint8.onnx``. The manifest records the kind, the signature description, the
     dtype rule, the sha256 of every file and, for int8, the maximum and mean absolute
     difference to the float TFLite model and their correlation.
@@ -737,15 +960,34 @@ def export_generator(
         "dtype_rule": DTYPE_RULE,
         "size_multiple": model.size_multiple,
         "image_size": side if model.kind in IMAGE_KINDS else model.output_size,
+        **model_facts(model),
         "files": files,
     }
     write_json_atomic(os.path.join(output_dir, MANIFEST_FILE), manifest)
     return manifest
 
 
+def model_facts(model: ServingGenerator) -> dict:
+    """Channel counts and the sizes of the other inputs, as recorded in the manifest."""
+    facts = {"output_channels": model.output_channels}
+    if model.kind in IMAGE_KINDS:
+        facts["input_channels"] = model.input_channels
+    if model.kind == "ipcgan":
+        facts["age_groups"] = model.age_groups
+    if model.kind in LATENT_KINDS:
+        facts["z_dim"] = model.z_dim
+    if model.kind == "cgan":
+        facts["num_classes"] = model.num_classes
+    return facts
+
+
 def _export_int8(
     model: ServingGenerator, output_dir: str, side: int, calibration, z_distribution: str
 ) -> dict:
+    if calibration is not None:
+        from facegan_tf.data.images import convert_channels
+
+        calibration = convert_channels(np.asarray(calibration, np.float32), model.input_channels)
     if calibration is None:
         arrays = demo_inputs(model, 8, side, 1, z_distribution)
     elif model.kind == "ipcgan":

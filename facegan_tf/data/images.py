@@ -4,6 +4,12 @@ Every reader returns uint8 RGB arrays [H, W, 3] whatever the file holds: graysca
 RGBA/LA (composited on black, which is what dropping alpha from premultiplied data gives),
 16-bit PNG (scaled to 8 bits), CMYK JPEG, and EXIF-rotated photos (rotated upright).
 Unreadable files raise `ImageReadError`, which names the file.
+
+Channel counts: networks take and give 1 (grayscale) or 3 (RGB) channels. `convert_channels`
+is the one conversion every tool uses: RGB -> grayscale is the ITU-R BT.601 luma
+Y = 0.299 R + 0.587 G + 0.114 B, for pixels exactly as PIL's ``convert("L")`` computes it
+(fixed point, rounded); grayscale -> RGB replicates the plane. Writers store [H, W, 1] arrays
+as 8-bit grayscale ("L") files and [H, W, 3] arrays as RGB files.
 """
 
 from __future__ import annotations
@@ -16,6 +22,12 @@ import numpy as np
 from PIL import Image, ImageOps
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
+
+
+#: ITU-R BT.601 luma weights of R, G and B (PIL's "L" conversion).
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+#: The same weights in PIL's 16-bit fixed point (they sum to 65536).
+_LUMA_FIXED = (19595, 38470, 7471)
 
 
 class ImageReadError(ValueError):
@@ -81,8 +93,39 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def read_image(path: str) -> np.ndarray:
-    """Decodes ``path`` into uint8 RGB [H, W, 3]; see the module docstring."""
+def convert_channels(images: np.ndarray, channels: int) -> np.ndarray:
+    """``images`` [..., C] with C 1 or 3 as [..., channels] (``channels`` 1 or 3).
+
+    3 -> 1: luma Y = 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601). uint8 pixels give PIL's
+    ``convert("L")`` values exactly, (19595 R + 38470 G + 7471 B + 32768) >> 16; float
+    images (e.g. in [-1, 1]) get the weighted sum itself. 1 -> 3: the plane replicated.
+    Equal counts return ``images`` unchanged.
+
+    Raises:
+        ValueError: a channel count other than 1 or 3.
+    """
+    images = np.asarray(images)
+    have = images.shape[-1] if images.ndim >= 3 else None
+    if channels not in (1, 3) or have not in (1, 3):
+        raise ValueError(
+            f"Images must have 1 (grayscale) or 3 (RGB) channels and be converted to 1 or 3. "
+            f"Received: shape={images.shape}, channels={channels}"
+        )
+    if have == channels:
+        return images
+    if channels == 3:
+        return np.repeat(images, 3, axis=-1)
+    if images.dtype == np.uint8:
+        r, g, b = (images[..., i].astype(np.int32) for i in range(3))
+        fixed = r * _LUMA_FIXED[0] + g * _LUMA_FIXED[1] + b * _LUMA_FIXED[2] + 0x8000
+        return (fixed >> 16).astype(np.uint8)[..., None]
+    weights = np.asarray(LUMA_WEIGHTS, np.float64)[:, None]
+    return (np.asarray(images, np.float64) @ weights).astype(images.dtype)
+
+
+def read_image(path: str, channels: int = 3) -> np.ndarray:
+    """Decodes ``path`` into uint8 RGB [H, W, 3] (``channels=1``: luma [H, W, 1], see
+    `convert_channels`); see the module docstring."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -97,7 +140,7 @@ def read_image(path: str) -> np.ndarray:
     array = np.asarray(rgb, dtype=np.uint8)
     if array.ndim != 3 or array.shape[2] != 3 or array.shape[0] == 0 or array.shape[1] == 0:
         raise ImageReadError(f"Image {path!r} has an unusable shape {array.shape}.")
-    return array
+    return convert_channels(array, channels)
 
 
 def probe_image(path: str) -> str | None:
@@ -139,15 +182,24 @@ def legacy_bytescale(image: np.ndarray) -> np.ndarray:
 
 
 def save_image(path: str, image: np.ndarray) -> None:
-    """Writes a uint8 [H, W, 3] array, or a float array in [-1, 1], to ``path``.
+    """Writes a uint8 [H, W, 3] (RGB file) or [H, W, 1] / [H, W] array (8-bit grayscale
+    file), or such a float array in [-1, 1], to ``path``.
 
     The format follows the file extension; JPEG is written at quality 95.
+
+    Raises:
+        ValueError: any other shape.
     """
     array = np.asarray(image)
     if array.dtype != np.uint8:
         array = to_uint8(array)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
+    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3)):
+        raise ValueError(
+            f"An image to write must be [H, W], [H, W, 1] or [H, W, 3]. Received: "
+            f"shape={np.shape(image)} for {path!r}"
+        )
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     options = {"quality": 95} if path.lower().endswith((".jpg", ".jpeg")) else {}
     Image.fromarray(array).save(path, **options)
@@ -167,7 +219,10 @@ def save_image_atomic(path: str, image: np.ndarray) -> None:
 
 
 def resize_uint8(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Bilinear resize of a uint8 RGB image with PIL (antialiased when shrinking)."""
+    """Bilinear resize of a uint8 RGB [H, W, 3] or grayscale [H, W, 1] / [H, W] image with
+    PIL (antialiased when shrinking); the result has the input's layout."""
     if image.shape[0] == height and image.shape[1] == width:
         return image
-    return np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR), np.uint8)
+    plane = image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image
+    resized = np.asarray(Image.fromarray(plane).resize((width, height), Image.BILINEAR), np.uint8)
+    return resized.reshape(height, width, *image.shape[2:])

@@ -135,17 +135,15 @@ def load_for_model(
 ) -> np.ndarray:
     """Reads an image and resizes it to size x size, as float32 in [-1, 1].
 
-    With ``legacy_bytescale_mode`` the image is first min-max stretched to 0..255, which is
-    what the original's ``scipy.misc.imresize`` did to every float image it resized.
-    ``channels=1`` converts to luminance (ITU-R 601).
+    The photo is first converted to ``channels`` (1: ITU-R 601 luma as PIL's "L", 3: RGB;
+    see `facegan_tf.data.images.convert_channels`). With ``legacy_bytescale_mode`` it is then
+    min-max stretched to 0..255, which is what the original's ``scipy.misc.imresize`` did to
+    every float image it resized.
     """
-    image = read_image(path)
+    image = read_image(path, channels)
     if legacy_bytescale_mode:
         image = legacy_bytescale(image)
-    image = to_signed_unit(resize_uint8(image, size, size))
-    if channels == 1:
-        image = image @ np.array([[0.299], [0.587], [0.114]], np.float32)
-    return image
+    return to_signed_unit(resize_uint8(image, size, size))
 
 
 def augment_pair(

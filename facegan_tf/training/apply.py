@@ -1,7 +1,8 @@
 """Applying any trained generator to a folder of photos (or sampling a latent model).
 
-Works on a `facegan_tf.export.ServingGenerator` (see `facegan_tf.export.load_serving_generator`
-for the model folders it reads) and writes output images, ``apply_manifest.json`` and an
+Works on a `facegan_tf.export.ServingGenerator` or an exported SavedModel, TFLite or ONNX
+file (`facegan_tf.export.ExportedGenerator`; see `facegan_tf.export.load_serving_generator`
+for the model paths it reads) and writes output images, ``apply_manifest.json`` and an
 ``index.html`` gallery.
 
 Image models (CycleGAN, IPCGAN):
@@ -14,6 +15,11 @@ Image models (CycleGAN, IPCGAN):
   shorter one to the nearest multiple of the architecture's size multiple that keeps the
   aspect ratio (at least one multiple); the output is resized back to the input's own
   height x width.
+
+Channels: each photo is converted to the model's input channels before resizing (RGB ->
+grayscale: ITU-R 601 luma as PIL's "L"; grayscale -> RGB: replicated; see
+`facegan_tf.data.images.convert_channels`). Outputs are written with the model's output
+channels: 8-bit grayscale ("L") PNG for 1 channel, RGB PNG for 3.
 
 Outputs: CycleGAN ``<AtoB|BtoA>_<stem>.png``; IPCGAN ``<stem>_group<j>.png`` per target age
 group j (per-image statistics, see `facegan_tf.export.ipcgan_per_image`). Latent models
@@ -30,6 +36,7 @@ import numpy as np
 
 from facegan_tf.data.images import (
     ImageReadError,
+    convert_channels,
     list_images,
     read_image,
     resize_uint8,
@@ -37,7 +44,7 @@ from facegan_tf.data.images import (
     to_signed_unit,
     to_uint8,
 )
-from facegan_tf.export import IMAGE_KINDS, ServingGenerator
+from facegan_tf.export import IMAGE_KINDS, ExportedGenerator, ServingGenerator
 from facegan_tf.fileio import write_json_atomic
 from facegan_tf.training.progress import ProgressBar
 from facegan_tf.training.samples import write_gallery
@@ -104,7 +111,7 @@ def _check_groups(model: ServingGenerator, age_groups) -> list[int]:
 
 
 def apply_to_images(
-    model: ServingGenerator,
+    model: ServingGenerator | ExportedGenerator,
     paths: list[str],
     output_dir: str,
     image_size: int,
@@ -138,12 +145,14 @@ def apply_to_images(
         loaded = []
         for path in paths[start : start + batch_size]:
             try:
-                pixels = read_image(path)
+                pixels = convert_channels(read_image(path), model.input_channels)
             except (ImageReadError, OSError) as error:
                 logger.warning("skipping %s", error)
                 skipped.append(path)
                 continue
             size = network_size(*pixels.shape[:2], image_size, multiple, keep_aspect)
+            if getattr(model, "fixed_side", None):  # an int8 TFLite file: one square side
+                size = (model.fixed_side, model.fixed_side)
             loaded.append((path, pixels, size))
         for size in dict.fromkeys(item[2] for item in loaded):
             same = [item for item in loaded if item[2] == size]
@@ -151,8 +160,6 @@ def apply_to_images(
                 [_resize_for_network(p, size, model.kind, keep_aspect) for _, p, _ in same]
             )
             signed = to_signed_unit(batch)
-            if model.input_channels == 1:
-                signed = signed @ np.array([[0.299], [0.587], [0.114]], np.float32)
             outputs = {}
             for group in groups:
                 if group is None:

@@ -66,7 +66,7 @@ from facegan_tf.training import guards, precision
 from facegan_tf.training.checkpointing import TrainingCheckpoint, read_run_info
 from facegan_tf.training.image_pool import ImagePool
 from facegan_tf.training.progress import ProgressBar
-from facegan_tf.training.samples import save_grid, write_gallery
+from facegan_tf.training.samples import save_grid, stack_panels, write_gallery
 from facegan_tf.training.stats import StatsWriter
 from facegan_tf.training.strategy import (
     checkpoint_directory,
@@ -627,7 +627,7 @@ class CycleGANTrainer:
             ("A2B", (sample_a, fake_b, rec_a)),
             ("B2A", (sample_b, fake_a, rec_b)),
         ):
-            grid = np.stack(rows, axis=1).reshape(-1, *rows[0].shape[1:])
+            grid = stack_panels(rows)  # input_nc != output_nc: both shown as RGB
             path = os.path.join(self.config.sample_dir, f"{direction}_{epoch:03d}_{step:07d}.png")
             save_grid(path, grid, rows=len(rows[0]), cols=3, scale=scale)
             names.append(path)

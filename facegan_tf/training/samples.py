@@ -14,12 +14,32 @@ from urllib.parse import quote
 import numpy as np
 from PIL import Image
 
-from facegan_tf.data.images import save_image, to_uint8
+from facegan_tf.data.images import convert_channels, save_image, to_uint8
 from facegan_tf.fileio import atomic_write
 
 
+def as_rgb(images: np.ndarray) -> np.ndarray:
+    """[..., 1] grayscale panels as [..., 3] (the plane replicated); RGB is returned as is.
+
+    Lets one grid show domains with different channel counts side by side (e.g. a grayscale
+    input next to its RGB translation).
+    """
+    return convert_channels(images, 3)
+
+
+def stack_panels(panels) -> np.ndarray:
+    """Interleaves equally long [N, H, W, C_k] batches (C_k 1 or 3, float or uint8) into one
+    [N * K, H, W, C] batch, row i holding ``panels[k][i]`` for k = 0..K-1. When the channel
+    counts differ every panel is shown as RGB (`as_rgb`)."""
+    panels = [np.asarray(p) for p in panels]
+    if len({p.shape[-1] for p in panels}) > 1:
+        panels = [as_rgb(p) for p in panels]
+    return np.stack(panels, axis=1).reshape(-1, *panels[0].shape[1:])
+
+
 def make_grid(images: np.ndarray, rows: int, cols: int, padding: int = 2) -> np.ndarray:
-    """Tiles [N, H, W, C] images (float in [-1, 1] or uint8) row-major into one uint8 image.
+    """Tiles [N, H, W, C] images (float in [-1, 1] or uint8; C 1 or 3) row-major into one
+    uint8 RGB image (grayscale replicated).
 
     Missing cells (N < rows * cols) stay black; extra images are dropped.
     """
@@ -28,8 +48,7 @@ def make_grid(images: np.ndarray, rows: int, cols: int, padding: int = 2) -> np.
         raise ValueError(f"Expected images of shape [N, H, W, C]. Received: shape={images.shape}")
     if images.dtype != np.uint8:
         images = to_uint8(images)
-    if images.shape[-1] == 1:
-        images = np.repeat(images, 3, axis=-1)
+    images = as_rgb(images)
     _, height, width, channels = images.shape
     grid = np.zeros(
         (rows * height + (rows + 1) * padding, cols * width + (cols + 1) * padding, channels),

@@ -68,3 +68,28 @@ def tiny_model():
 @pytest.fixture(scope="session")
 def randomize_weights():
     return randomize
+
+
+#: The channel layout of tools/train_cyclegan.py --demo (grayscale A and B) at tiny widths.
+DEMO_CHANNELS = {"input_nc": 1, "output_nc": 1, "identity_lambda": 0.5, "use_lsgan": False}
+
+
+def save_cyclegan_run(folder: str, seed: int = 1, **changes) -> dict:
+    """Writes a run folder as tools/train_cyclegan.py does (tiny widths, weights drawn by
+    `randomize`) and returns its models."""
+    from facegan_tf.training.checkpointing import TrainingCheckpoint
+    from facegan_tf.training.cyclegan import CycleGANConfig, build_cyclegan_models
+
+    config = CycleGANConfig(ngf=4, ndf=4, num_blocks=1, load_size=18, fine_size=16, **changes)
+    models = build_cyclegan_models(config)
+    randomize(ServingGenerator(models["generator_a2b"], "cyclegan"), seed=seed)
+    randomize(ServingGenerator(models["generator_b2a"], "cyclegan"), seed=seed + 1)
+    TrainingCheckpoint(folder, "cyclegan", config.to_dict(), **models).save(1)
+    return models
+
+
+@pytest.fixture(scope="session")
+def gray_run(tmp_path_factory):
+    """A grayscale CycleGAN run folder laid out like the demo's (``<demo>/checkpoint``)."""
+    folder = str(tmp_path_factory.mktemp("demo") / "checkpoint")
+    return folder, save_cyclegan_run(folder, seed=11, **DEMO_CHANNELS)
