@@ -84,7 +84,7 @@ def main(argv):
         load_callable,
     )
 
-    folder = common.first_set("test_dir", "save_dir")
+    folder = common.first_set("save_dir", "test_dir")
     if FLAGS.demo and not (FLAGS["test_dir"].present or FLAGS["save_dir"].present):
         folder = os.path.join(FLAGS.demo_dir, "test")
     if not os.path.isdir(folder):

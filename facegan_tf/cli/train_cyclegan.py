@@ -142,6 +142,14 @@ DEMO_PRESET = {
 }
 
 
+def aliased(canonical: str, alias: str, preset: dict):
+    """An alias group's value: the flag given, else the --demo preset, else the original's
+    default (of ``canonical``)."""
+    if FLAGS[alias].present or FLAGS[canonical].present:
+        return common.first_set(canonical, alias)
+    return preset.get(canonical, FLAGS[canonical].value)
+
+
 def resolve_config():
     """Flags -> `CycleGANConfig` (applying aliases and the --demo preset)."""
     from facegan_tf.training.cyclegan import CycleGANConfig
@@ -158,16 +166,9 @@ def resolve_config():
                 "log_dir": os.path.join(root, "logs"),
             }
         )
-    if FLAGS["data_dir"].present or FLAGS.data_dir:
-        dataset_dir = FLAGS.data_dir
-    else:
-        dataset_dir = common.flag_or_preset("dataset_dir", preset)
-    epochs = FLAGS.epochs if FLAGS.epochs is not None else common.flag_or_preset("epoch", preset)
-    sample_freq = (
-        FLAGS.sample_freq
-        if FLAGS.sample_freq is not None
-        else common.flag_or_preset("print_freq", preset)
-    )
+    dataset_dir = aliased("dataset_dir", "data_dir", preset=preset)
+    epochs = aliased("epoch", "epochs", preset=preset)
+    sample_freq = aliased("print_freq", "sample_freq", preset=preset)
     return CycleGANConfig(
         dataset_dir=dataset_dir,
         epochs=epochs,
@@ -224,7 +225,7 @@ def main(argv):
             config.dataset_dir,
             FLAGS.which_direction,
             test_dir,
-            config.fine_size,
+            config.fine_size if FLAGS["fine_size"].present or FLAGS.demo else None,
             config.legacy_bytescale,
             "keep",
         )
