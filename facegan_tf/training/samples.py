@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 from pathlib import Path
 from urllib.parse import quote
 
@@ -16,6 +17,17 @@ from PIL import Image
 
 from facegan_tf.data.images import save_image, to_uint8
 from facegan_tf.fileio import atomic_write
+
+
+def newest_first(names) -> list[str]:
+    """Sample file names ``<label>_<step>.png`` ordered by step number, newest first (names
+    of one step in text order); names without a number come last."""
+
+    def key(name):
+        match = re.search(r"(\d+)\D*$", name)
+        return (-int(match.group(1)) if match else 1, name)
+
+    return sorted(names, key=key)
 
 
 def make_grid(images: np.ndarray, rows: int, cols: int, padding: int = 2) -> np.ndarray:
