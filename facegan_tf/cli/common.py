@@ -135,6 +135,28 @@ def first_set(canonical: str, *aliases: str, flag_values=None):
     return values[canonical].value
 
 
+def restart_demo(run_dir: str, kind: str, outputs, demo_dir: str, resume_flag: str) -> bool:
+    """A repeated ``--demo`` starts over: when ``run_dir`` holds an earlier demo run of
+    ``kind``, the demo's output folders ``outputs`` are removed (its data is kept) and one line
+    says so. Returns True when an earlier run was replaced."""
+    import shutil
+
+    from facegan_tf.training.checkpointing import read_run_info
+
+    info = read_run_info(run_dir) if os.path.isdir(run_dir) else None
+    if info is None or info.get("kind") != kind:
+        return False
+    for folder in outputs:
+        if os.path.isdir(folder):
+            shutil.rmtree(folder)
+    print(
+        f"demo: starting a fresh run in {demo_dir} (the earlier demo run there was replaced; "
+        f"next time, {resume_flag} resumes it instead and --demo_dir=DIR runs in another "
+        "folder)"
+    )
+    return True
+
+
 def flag_or_preset(name: str, preset: dict):
     """The flag's value, or ``preset[name]`` when the flag was not given on the command line
     (how ``--demo`` presets apply without overriding what the user typed)."""

@@ -231,7 +231,25 @@ def main(argv):
         )
         return 0
     from facegan_tf.training.checkpointing import read_run_info
-    from facegan_tf.training.cyclegan import CycleGANTrainer
+    from facegan_tf.training.cyclegan import KIND, CycleGANTrainer
+
+    if FLAGS.demo and not FLAGS.continue_train and not FLAGS["checkpoint_dir"].present:
+        common.restart_demo(
+            config.checkpoint_dir,
+            KIND,
+            [
+                folder
+                for name, folder in (
+                    ("checkpoint_dir", config.checkpoint_dir),
+                    ("sample_dir", config.sample_dir),
+                    ("test_dir", test_dir),
+                    ("log_dir", config.log_dir),
+                )
+                if not FLAGS[name].present
+            ],
+            FLAGS.demo_dir,
+            "--continue_train",
+        )
 
     if not FLAGS.continue_train and read_run_info(config.checkpoint_dir) is not None:
         raise ValueError(
