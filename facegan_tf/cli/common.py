@@ -21,13 +21,11 @@ def run(main) -> None:
     A non-finite training loss exits with code 3 and Ctrl-C with 130, each with one line.
 
     Set ``FACEGAN_TRACEBACK=1`` to see the full traceback instead. ``--help``, ``--helpshort``
-    and ``--helpfull`` print the flags and exit 0. TensorFlow is imported quietly before
-    ``main`` runs (see `import_tensorflow_quietly`).
+    and ``--helpfull`` print the flags and exit 0.
     """
 
     def guarded(argv):
         try:
-            import_tensorflow_quietly()
             return main(argv)
         except NonFiniteLossError as error:
             if os.environ.get("FACEGAN_TRACEBACK"):
@@ -91,7 +89,7 @@ def import_tensorflow_quietly() -> None:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if "tensorflow" in sys.modules:
-        quiet_tensorflow()
+        _quiet_python_loggers()
         return
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
@@ -112,15 +110,17 @@ def import_tensorflow_quietly() -> None:
             os.dup2(saved, 2)
             os.close(saved)
             os.close(devnull)
-    quiet_tensorflow()
+    _quiet_python_loggers()
 
 
 def quiet_tensorflow() -> None:
-    """Hides TensorFlow's C++ and Python info/warning chatter in tool output
-    (``FACEGAN_TF_LOG=1`` keeps it)."""
-    if os.environ.get(TF_LOG_ENV, "").strip() not in ("", "0"):
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """Imports TensorFlow without its start-up chatter and hides its info/warning logs in tool
+    output (``FACEGAN_TF_LOG=1`` keeps them). Tools call it before anything imports
+    TensorFlow."""
+    import_tensorflow_quietly()
+
+
+def _quiet_python_loggers() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     absl_logging.set_verbosity(absl_logging.WARNING)
 

@@ -257,6 +257,9 @@ def main(argv):
             "--continue_train to resume it, or choose another --checkpoint_dir (nothing was "
             "overwritten)."
         )
+    from facegan_tf.data.unpaired import scan_unpaired_folders
+
+    folders = scan_unpaired_folders(config.dataset_dir)  # refuse a bad folder before any write
     trainer = CycleGANTrainer(config)
     if FLAGS.continue_train:
         restored = trainer.restore()
@@ -264,7 +267,7 @@ def main(argv):
             f"resumed {restored} at step {int(trainer.step.numpy())}, "
             f"epoch {int(trainer.epoch.numpy())}"
         )
-    summary = trainer.fit()
+    summary = trainer.fit(folders)
     print(json.dumps({k: v for k, v in summary.items() if k != "losses"}))
     if FLAGS.demo:
         from facegan_tf.training.cyclegan_inference import translate

@@ -220,6 +220,12 @@ def collect_test_inputs(source: str | None, dataset_dir: str | None, direction: 
     """``--source`` (a folder or one image) or ``<dataset_dir>/testA`` (AtoB) / ``testB`` (BtoA)."""
     if source:
         if os.path.isfile(source):
+            from facegan_tf.data.images import read_image
+
+            try:
+                read_image(source)
+            except ImageReadError as error:
+                raise ValueError(f"--source {error}; nothing was written.") from None
             return [source]
         if not os.path.exists(source):
             raise FileNotFoundError(
