@@ -65,7 +65,7 @@ def run_cli(tool: str, *args: str, cwd: str | os.PathLike | None = None) -> Resu
             try:
                 module.run()
             except SystemExit as exit_:
-                code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+                code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
     finally:
         sys.argv = saved_argv
         os.chdir(saved_cwd)
