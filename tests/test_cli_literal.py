@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -101,6 +102,7 @@ def test_product_command_train_cyclegan(tmp_path):
     with open(tmp_path / "checkpoint" / "facegan_run.json", encoding="utf-8") as f:
         config = json.load(f)["config"]
     assert (config["epochs"], config["fine_size"], config["ngf"]) == (200, 256, 64)
+    shutil.rmtree(tmp_path / "checkpoint")  # about 400 MB of 256 px weights and Adam slots
 
 
 # ------------------------------------------------------------------------------------------
