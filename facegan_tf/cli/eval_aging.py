@@ -73,6 +73,14 @@ class _FaceFiles:
 def main(argv):
     if len(argv) > 1:
         raise ValueError(f"Unexpected positional arguments: {argv[1:]} (flags start with --).")
+    folder = common.first_set("save_dir", "test_dir")
+    if FLAGS.demo and not (FLAGS["test_dir"].present or FLAGS["save_dir"].present):
+        folder = os.path.join(FLAGS.demo_dir, "test")
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(
+            f"--save_dir {folder!r} does not exist or is not a folder: run test_ipcgan first. "
+            f"Received: save_dir={folder!r}"
+        )
     common.quiet_tensorflow()
     from facegan_tf.data.age_groups import parse_age_groups
     from facegan_tf.data.ipcgan_results import find_aged_faces
@@ -84,14 +92,6 @@ def main(argv):
         load_callable,
     )
 
-    folder = common.first_set("test_dir", "save_dir")
-    if FLAGS.demo and not (FLAGS["test_dir"].present or FLAGS["save_dir"].present):
-        folder = os.path.join(FLAGS.demo_dir, "test")
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(
-            f"--save_dir {folder!r} does not exist or is not a folder: run test_ipcgan first. "
-            f"Received: save_dir={folder!r}"
-        )
     ranges = parse_age_groups(FLAGS.age_groups) if FLAGS.age_groups.strip() else None
     found = find_aged_faces(folder)
     try:

@@ -14,6 +14,7 @@ Examples:
 from __future__ import annotations
 
 import json
+import os
 
 from absl import flags
 
@@ -44,7 +45,8 @@ flags.DEFINE_integer(
 flags.DEFINE_string(
     "source",
     None,
-    "Folder of images for int8 calibration (default: smooth random images).",
+    "Image, or folder of images searched recursively, for int8 calibration (default: smooth "
+    "random images). Unreadable files are skipped and counted.",
 )
 flags.DEFINE_integer("calibration_images", 32, "Images of --source used for int8.", lower_bound=1)
 flags.DEFINE_bool("overwrite", False, "Replace an earlier export in --output_dir.")
@@ -52,13 +54,34 @@ flags.DEFINE_bool("progress", True, "Show a progress bar (one step per written f
 
 
 def _calibration(source: str, side: int, count: int, channels: int):
+    """Up to ``count`` readable images of ``source`` (and its sub-folders) at ``side`` x
+    ``side`` in [-1, 1]; unreadable files are skipped and counted."""
     import numpy as np
 
-    from facegan_tf.data.images import read_image, resize_uint8, to_signed_unit
-    from facegan_tf.training.apply import collect_sources
+    from facegan_tf.data.align import find_photos
+    from facegan_tf.data.images import ImageReadError, read_image, resize_uint8, to_signed_unit
 
-    paths = collect_sources(source)[:count]
-    images = np.stack([to_signed_unit(resize_uint8(read_image(p), side, side)) for p in paths])
+    if not os.path.exists(source):
+        raise FileNotFoundError(
+            f"--source {source!r} does not exist: expected an image or a folder of images."
+        )
+    images, skipped = [], []
+    for path, _ in find_photos(source):
+        if len(images) == count:
+            break
+        try:
+            images.append(to_signed_unit(resize_uint8(read_image(path), side, side)))
+        except (ImageReadError, OSError):
+            skipped.append(path)
+    if skipped:
+        print(f"calibration: skipped {len(skipped)} unreadable file(s), e.g. {skipped[0]!r}")
+    if not images:
+        raise ValueError(
+            f"No readable calibration image in --source {source!r} ({len(skipped)} "
+            "unreadable); nothing was written."
+        )
+    print(f"calibration: {len(images)} image(s) from {source}")
+    images = np.stack(images)
     if channels == 1:
         images = images @ np.array([[0.299], [0.587], [0.114]], np.float32)
     return images.astype(np.float32)

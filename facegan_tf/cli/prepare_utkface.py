@@ -48,18 +48,49 @@ def parse_range(text: str, flag: str) -> tuple[int, int]:
     return low, high
 
 
+def age_span_text(ages) -> str:
+    """Sorted distinct ages as compact ranges, e.g. ``1-3, 7, 20-22``."""
+    spans = []
+    for age in sorted(set(ages)):
+        if spans and age == spans[-1][1] + 1:
+            spans[-1][1] = age
+        else:
+            spans.append([age, age])
+    return ", ".join(f"{low}-{high}" if high > low else f"{low}" for low, high in spans)
+
+
+def check_age_ranges(records, domain_a, domain_b) -> None:
+    """Refuses age ranges that select no face for a domain (before any folder is made)."""
+    for flag, (low, high), other in (
+        ("domain_a_ages", domain_a, domain_b),
+        ("domain_b_ages", domain_b, domain_a),
+    ):
+        if not any(
+            low <= r.age <= high and not other[0] <= r.age <= other[1] for r in records
+        ):
+            raise ValueError(
+                f"--{flag}={low}-{high} matches no face (ages found: "
+                f"{age_span_text(r.age for r in records) or 'none'}); nothing was written. "
+                f"Received: {flag}={low}-{high}"
+            )
+
+
 def main(argv):
     if len(argv) > 1:
         raise ValueError(f"Unexpected positional arguments: {argv[1:]} (flags start with --).")
     from facegan_tf.data.utkface import build_cyclegan_folder, scan_utkface
 
     records, malformed = scan_utkface(FLAGS.utkface_dir)
+    domain_a = parse_range(FLAGS.domain_a_ages, "domain_a_ages")
+    domain_b = parse_range(FLAGS.domain_b_ages, "domain_b_ages")
+    if FLAGS.split == "age":
+        check_age_ranges(records, domain_a, domain_b)
     counts = build_cyclegan_folder(
         records,
         FLAGS.output_dir,
         split=FLAGS.split,
-        domain_a=parse_range(FLAGS.domain_a_ages, "domain_a_ages"),
-        domain_b=parse_range(FLAGS.domain_b_ages, "domain_b_ages"),
+        domain_a=domain_a,
+        domain_b=domain_b,
         test_fraction=FLAGS.test_fraction,
         mode=FLAGS.link,
     )

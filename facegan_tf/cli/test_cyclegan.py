@@ -28,7 +28,11 @@ flags.DEFINE_string("source", None, "A folder of images (or one image) to transl
 flags.DEFINE_enum("which_direction", "AtoB", ["AtoB", "BtoA"], "AtoB uses generator A->B.")
 flags.DEFINE_string("test_dir", "./test", "Output folder (<direction>_<name> files + index.html).")
 flags.DEFINE_integer(
-    "fine_size", 256, "Images are resized to fine_size x fine_size.", lower_bound=8
+    "fine_size",
+    256,
+    "Images are resized to fine_size x fine_size. Default: the run's own fine_size for a "
+    "facegan_tf run, 256 (the original's) for an xhujoy checkpoint.",
+    lower_bound=8,
 )
 flags.DEFINE_bool(
     "legacy_bytescale",
@@ -47,7 +51,7 @@ def main(argv):
     if len(argv) > 1:
         raise ValueError(f"Unexpected positional arguments: {argv[1:]} (flags start with --).")
     common.quiet_tensorflow()
-    dataset_dir = FLAGS.data_dir or FLAGS.dataset_dir
+    dataset_dir = common.first_set("dataset_dir", "data_dir")
     from facegan_tf.training.cyclegan_inference import translate
 
     result = translate(
@@ -56,7 +60,7 @@ def main(argv):
         dataset_dir,
         FLAGS.which_direction,
         FLAGS.test_dir,
-        FLAGS.fine_size,
+        FLAGS.fine_size if FLAGS["fine_size"].present else None,
         FLAGS.legacy_bytescale,
         FLAGS.output_format,
     )

@@ -6,6 +6,7 @@ Accepts a run folder of tools/train_dcgan.py, a folder written by
 ``sample_image_random.png``, ``sample_image_interpolate.png``, ``metrics.json``, ``index.html``.
 
 Examples:
+    python tools/test_dcgan.py            # the run of a plain `python tools/train_dcgan.py`
     python tools/test_dcgan.py --checkpoint_dir=runs/dcgan --test_dir=runs/dcgan/test \\
         --real_dir=data/FFHQ/thumbnails128x128
     python tools/test_dcgan.py --checkpoint_dir=DCGAN_training_FFHQ_z_100_96crop_01
@@ -24,8 +25,9 @@ FLAGS = flags.FLAGS
 
 flags.DEFINE_string(
     "checkpoint_dir",
-    None,
-    "Run folder of train_dcgan, converted folder, or sualab TF1 checkpoint folder/prefix.",
+    "./DCGAN_training_FFHQ_z_100_96crop",
+    "Run folder of train_dcgan (default: its default --save_dir), converted folder, or "
+    "sualab TF1 checkpoint folder/prefix.",
 )
 flags.DEFINE_string(
     "test_dir", "./test_dcgan", "Output folder (PNG files, metrics.json, index.html)."
@@ -60,7 +62,6 @@ flags.DEFINE_integer("batch_size_eval", 50, "Batch size when generating.", lower
 flags.DEFINE_string("fid_weights", "", "FID Inception weights file (default location if empty).")
 flags.DEFINE_integer("fid_batch_size", 16, "Images per FID feature batch.", lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Seed of the z draws.")
-flags.mark_flag_as_required("checkpoint_dir")
 
 
 def main(argv):

@@ -61,9 +61,9 @@ def main(argv):
         raise ValueError(f"Unexpected positional arguments: {argv[1:]} (flags start with --).")
     common.quiet_tensorflow()
     checkpoint_dir = FLAGS.checkpoint_dir
-    source = common.first_set("source", "test_data_dir")
-    padding_dir = common.first_set("train_dir", "train_data_dir")
-    save_dir = common.first_set("test_dir", "save_dir")
+    source = common.first_set("test_data_dir", "source")
+    padding_dir = common.first_set("train_data_dir", "train_dir")
+    save_dir = common.first_set("save_dir", "test_dir")
     batch_size = FLAGS.batch_size
     image_size = FLAGS.image_size
     if FLAGS.demo:

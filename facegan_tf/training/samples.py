@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 from pathlib import Path
 from urllib.parse import quote
 
@@ -35,6 +36,17 @@ def stack_panels(panels) -> np.ndarray:
     if len({p.shape[-1] for p in panels}) > 1:
         panels = [as_rgb(p) for p in panels]
     return np.stack(panels, axis=1).reshape(-1, *panels[0].shape[1:])
+
+
+def newest_first(names) -> list[str]:
+    """Sample file names ``<label>_<step>.png`` ordered by step number, newest first (names
+    of one step in text order); names without a number come last."""
+
+    def key(name):
+        match = re.search(r"(\d+)\D*$", name)
+        return (-int(match.group(1)) if match else 1, name)
+
+    return sorted(names, key=key)
 
 
 def make_grid(images: np.ndarray, rows: int, cols: int, padding: int = 2) -> np.ndarray:
