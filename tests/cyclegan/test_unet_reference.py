@@ -23,6 +23,7 @@ from tests.cyclegan import unet_reference
 RELATIVE_TOLERANCE = 5e-4
 
 
+@pytest.mark.slow  # the first U-Net step traces 4 U-Nets and 2 discriminators at 256 px
 def test_unet_step_gradients_equal_the_original_formula(tmp_path):
     config = CycleGANConfig(
         use_resnet=False,
