@@ -180,7 +180,8 @@ def test_legacy_bytescale_flag_stretches_inputs_and_outputs(tmp_path):
     stretched = scipy_bytescale(dim.astype(np.float64))
     resized = np.asarray(Image.fromarray(stretched).resize((8, 8), Image.BILINEAR))
     expected_input = (resized.astype(np.float64) / 127.5 - 1.0).astype(np.float32)
-    np.testing.assert_array_equal(load_for_model(path, 8, legacy_bytescale_mode=True), expected_input)
+    loaded = load_for_model(path, 8, legacy_bytescale_mode=True)
+    np.testing.assert_array_equal(loaded, expected_input)
     plain = load_for_model(path, 8)
     assert plain.max() < -0.4  # without the flag the face stays dark
 
