@@ -244,9 +244,11 @@ def test_unet_tf1_checkpoint_converts_to_the_original_outputs(tmp_path):
     for model_name, scope in generators:
         ours = models[model_name](images, training=False).numpy()
         expected = unet_reference.unet_generator(images64, reference_weights, scope).numpy()
+        print(f"{model_name}: max abs difference {np.abs(ours - expected).max():.2g}")
         assert np.abs(ours - expected).max() < 1e-4, model_name
     for model_name, scope in discriminators:
         ours = models[model_name](images).numpy()
         expected = unet_reference.discriminator(images64, reference_weights, scope).numpy()
+        print(f"{model_name}: max abs difference {np.abs(ours - expected).max():.2g}")
         assert ours.shape == (2, 32, 32, 1)
         assert np.all(np.abs(ours - expected) <= 1e-4 + 1e-4 * np.abs(expected)), model_name

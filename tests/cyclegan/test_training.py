@@ -204,6 +204,34 @@ def test_adam_matches_tf1_settings(tiny_data):
         assert optimizer.beta_1 == 0.5 and optimizer.beta_2 == 0.999
 
 
+def test_learning_rate_in_force_follows_the_original_for_every_epoch(tiny_data):
+    """lr(e) = lr for e < epoch_step, else lr * (epochs - e) / (epochs - epoch_step)."""
+    config = tiny_config(tiny_data, "schedule", epochs=200, epoch_step=100)
+    trainer = CycleGANTrainer(config)
+    for epoch in range(200):
+        expected = 2e-4 if epoch < 100 else 2e-4 * (200 - epoch) / (200 - 100)
+        trainer.set_learning_rate(epoch)
+        assert trainer.learning_rate == np.float32(expected), epoch
+        assert float(trainer.d_optimizer.learning_rate.numpy()) == np.float32(expected)
+
+
+def test_optimizer_moments_are_read_by_variable_path(tiny_data):
+    trainer = CycleGANTrainer(tiny_config(tiny_data, "moments", max_size=0))
+    kernel = trainer.models["discriminator_b"].weights[0]
+    rng = np.random.default_rng(3)
+    batch = {k: rng.uniform(-1, 1, (1, 16, 16, 3)).astype(np.float32) for k in ("real_a", "real_b")}
+    assert np.all(trainer.optimizer_moments("discriminator", kernel.path)["m"] == 0)
+    trainer.train_step(batch)
+    moments = trainer.optimizer_moments("discriminator", kernel.path)
+    assert moments["m"].shape == tuple(kernel.shape) and np.abs(moments["m"]).max() > 0
+    # After one step m = (1 - beta1) g and v = (1 - beta2) g^2.
+    np.testing.assert_allclose(moments["v"], 0.001 * (moments["m"] / 0.5) ** 2, rtol=1e-5)
+    with pytest.raises(ValueError, match="No trainable variable of the generator optimiser"):
+        trainer.optimizer_moments("generator", kernel.path)
+    with pytest.raises(ValueError, match="Received: which='critic'"):
+        trainer.optimizer_moments("critic", kernel.path)
+
+
 def test_checkpoint_folder_of_another_kind_is_refused(tmp_path, tiny_data):
     from facegan_tf.fileio import write_json_atomic
     from facegan_tf.training.checkpointing import CheckpointKindError
