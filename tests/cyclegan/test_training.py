@@ -315,3 +315,19 @@ def test_xla_step_matches_the_plain_step(tiny_data):
     # Adam's first step is about lr * sign(g); compare at 1 % of lr = 2e-4.
     for ours, reference in zip(_state(compiled)[0], _state(plain)[0]):
         np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=2e-6)
+
+
+def test_plain_batch_is_split_between_replicas(tiny_data):
+    """train_step on a plain global batch under two replicas equals one device on the same
+    batch (losses averaged over the global batch, gradients summed over replicas)."""
+    if len(tf.config.list_logical_devices("CPU")) < 2:
+        pytest.skip("needs 2 logical CPUs (tests/conftest.py)")
+    rng = np.random.default_rng(6)
+    batch = {k: rng.uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32) for k in ("real_a", "real_b")}
+    single = CycleGANTrainer(tiny_config(tiny_data, "single", batch_size=2))
+    mirrored = CycleGANTrainer(tiny_config(tiny_data, "mirrored", strategy="mirrored"))
+    assert mirrored.replicas == 2
+    expected = {k: float(v) for k, v in single.train_step(batch).items()}
+    values = {k: float(v) for k, v in mirrored.train_step(batch).items()}
+    for name, value in expected.items():
+        assert values[name] == pytest.approx(value, rel=1e-5, abs=1e-7), name
