@@ -57,13 +57,20 @@ def test_unet_step_gradients_equal_the_original_formula(tmp_path):
 
     values = trainer.train_step({"real_a": real_a, "real_b": real_b})
     assert float(values["g_loss"]) == pytest.approx(float(reference_loss), rel=1e-6)
-    errors = {}
-    for source, expected in zip(generator_sources, reference):
+    errors, constant = {}, []
+    for source, expected in zip(generator_sources, reference, strict=True):
         # After the first step Adam's m is (1 - beta1) * gradient = gradient / 2.
         gradient = 2.0 * trainer.optimizer_moments("generator", source.variable.path)["m"]
         expected = expected.numpy()
-        errors[source.tf1_name] = np.linalg.norm(gradient - expected) / np.linalg.norm(expected)
+        if not np.any(expected):
+            # e8 = offset whatever the input: nothing before it (g_e8_conv, g_bn_e8/scale,
+            # ...) can move it, so its gradient is exactly 0 in the original.
+            constant.append(source.tf1_name)
+            errors[source.tf1_name] = float(np.abs(gradient).max())
+        else:
+            errors[source.tf1_name] = np.linalg.norm(gradient - expected) / np.linalg.norm(expected)
     assert len(errors) == 2 * 46
+    print(f"variables with an exactly zero reference gradient: {constant}")
     worst = max(errors, key=errors.get)
     print(f"largest relative gradient error {errors[worst]:.3g} ({worst})")
     assert errors[worst] <= RELATIVE_TOLERANCE, sorted(errors.items(), key=lambda kv: -kv[1])[:4]
