@@ -110,17 +110,15 @@ class InstanceNormalization(keras.layers.Layer):
         )
 
     def call(self, inputs):
+        # The original's op order: ``scale * ((x - mean) * rsqrt(var + eps)) + offset``.
+        # Where a map is 1 x 1 (the U-Net bottleneck at 256 px) x - mean is exactly 0 and
+        # the output exactly ``offset``; the folded form x * inv + (offset - mean * inv) of
+        # ``batch_normalization`` leaves a rounding residue there that later layers amplify.
         x = ops.cast(inputs, "float32")
         mean, variance = ops.moments(x, axes=(1, 2), keepdims=True)
-        outputs = ops.batch_normalization(
-            x,
-            mean,
-            variance,
-            axis=-1,
-            offset=ops.cast(self.offset, "float32"),
-            scale=ops.cast(self.scale, "float32"),
-            epsilon=self.epsilon,
-        )
+        inv = ops.rsqrt(variance + self.epsilon)
+        normalized = (x - mean) * inv
+        outputs = ops.cast(self.scale, "float32") * normalized + ops.cast(self.offset, "float32")
         return ops.cast(outputs, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):

@@ -39,6 +39,21 @@ def test_instance_norm_matches_formula_with_epsilon_1e5():
     assert np.abs(out - wrong_eps).max() > 0.1
 
 
+def test_instance_norm_of_a_1x1_map_returns_offset_exactly():
+    """x - mean is exactly 0 on a 1 x 1 map, so the original's
+    scale * ((x - mean) * rsqrt(var + eps)) + offset is exactly ``offset`` whatever x,
+    scale and offset are (the U-Net bottleneck at 256 px)."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(0.0, 3.0, size=(4, 1, 1, 64)).astype(np.float32)
+    layer = InstanceNormalization()
+    layer.build(x.shape)
+    offset = rng.normal(0.0, 0.3, 64).astype(np.float32)
+    layer.scale.assign(rng.normal(1.0, 0.2, 64).astype(np.float32))
+    layer.offset.assign(offset)
+    out = layer(x).numpy()
+    np.testing.assert_array_equal(out, np.broadcast_to(offset, out.shape))
+
+
 def test_instance_norm_initialisation_like_original():
     layer = InstanceNormalization()
     layer.build((1, 4, 4, 4096))

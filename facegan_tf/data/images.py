@@ -169,16 +169,17 @@ def to_uint8(image_signed: np.ndarray) -> np.ndarray:
 def legacy_bytescale(image: np.ndarray) -> np.ndarray:
     """The min-max stretch that SciPy's removed ``imresize``/``imsave`` applied to float input.
 
-    value' = round((v - min) * 255 / (max - min)) over all channels jointly, as uint8. The
-    xhujoy CycleGAN's loader and image writer both went through it, so every image it read
-    or wrote was contrast-stretched to the full 0..255 range.
+    SciPy's ``bytescale`` with cmin = min and cmax = max over all channels jointly:
+    ``uint8(clip((v - min) * (255 / (max - min)), 0, 255) + 0.5)``, i.e. halves round up;
+    a constant image (max = min) has the span taken as 1 and becomes all 0. The xhujoy
+    CycleGAN's loader and image writer both went through it (on float64 data), so every
+    image it read or wrote was contrast-stretched to the full 0..255 range.
     """
     x = np.asarray(image, np.float64)
     low, high = float(x.min()), float(x.max())
-    if high == low:
-        return np.zeros(x.shape, np.uint8) if high <= 0 else np.full(x.shape, 255, np.uint8)
-    scaled = (x - low) * (255.0 / (high - low))
-    return np.clip(np.round(scaled), 0, 255).astype(np.uint8)
+    span = (high - low) or 1.0
+    scaled = (x - low) * (255.0 / span)
+    return (np.clip(scaled, 0.0, 255.0) + 0.5).astype(np.uint8)
 
 
 def save_image(path: str, image: np.ndarray) -> None:

@@ -392,8 +392,33 @@ class CycleGANTrainer:
         self.d_optimizer.apply_gradients(zip(d_gradients, self.discriminator_variables))
         return {**g_values, **d_values}
 
-    def train_step(self, distributed_batch) -> dict:
-        """Runs one step on a (distributed) batch and returns the replica-summed losses."""
+    def train_step(self, batch) -> dict:
+        """One training iteration of the original on ``batch``: G update, pool, D update.
+
+        Args:
+            batch: ``{"real_a": [B, H, W, input_nc], "real_b": [B, H, W, output_nc]}`` in
+                [-1, 1] (arrays or tensors; on several replicas, the global batch is split
+                between them), or a batch of ``strategy.experimental_distribute_dataset``.
+
+        Returns:
+            The losses under the original's summary names, as float32 scalar tensors:
+            ``g_loss``, ``g_loss_a2b``, ``g_loss_b2a`` (at the generators' weights before
+            this update), ``d_loss``, ``da_loss``, ``da_loss_real``, ``da_loss_fake``,
+            ``db_loss``, ``db_loss_real``, ``db_loss_fake`` (at the discriminators' weights
+            before their update, on the pooled fakes), and ``cycle_loss``, ``identity_loss``.
+        """
+        if isinstance(batch, dict) and not any(
+            isinstance(value, tf.distribute.DistributedValues) for value in batch.values()
+        ):
+            batch = {name: tf.convert_to_tensor(value, tf.float32) for name, value in batch.items()}
+            if self.replicas > 1:
+                batch = next(
+                    iter(
+                        self.strategy.experimental_distribute_dataset(
+                            tf.data.Dataset.from_tensors(batch)
+                        )
+                    )
+                )
         if self._train_step is None:
 
             @tf.function(autograph=False)
@@ -407,7 +432,39 @@ class CycleGANTrainer:
                 }
 
             self._train_step = train_step
-        return self._train_step(distributed_batch)
+        return self._train_step(batch)
+
+    # -------------------------------------------------------------- training surface
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate in force (both optimisers use it; see `set_learning_rate`)."""
+        return float(precision.inner_optimizer(self.g_optimizer).learning_rate.numpy())
+
+    def optimizer_moments(self, which: str, variable_path: str) -> dict[str, np.ndarray]:
+        """Adam's first (``"m"``) and second (``"v"``) moment of one trainable variable.
+
+        Args:
+            which: ``"generator"`` (the Adam over both generators) or ``"discriminator"``.
+            variable_path: the variable's ``path``, e.g. ``"generator_a2b/g_e1_c/kernel"``.
+        """
+        optimizers = {"generator": self.g_optimizer, "discriminator": self.d_optimizer}
+        if which not in optimizers:
+            raise ValueError(
+                f"`which` must be one of {sorted(optimizers)}. Received: which={which!r}"
+            )
+        owned = self.generator_variables if which == "generator" else self.discriminator_variables
+        if variable_path not in {variable.path for variable in owned}:
+            raise ValueError(
+                f"No trainable variable of the {which} optimiser has the path "
+                f"{variable_path!r}. Paths look like {owned[0].path!r}."
+            )
+        # Keras names Adam's slots "<path with / replaced by _>_momentum" / "_velocity".
+        stem = variable_path.replace("/", "_")
+        slots = {v.name: v for v in precision.inner_optimizer(optimizers[which]).variables}
+        return {
+            "m": np.asarray(slots[f"{stem}_momentum"].numpy()),
+            "v": np.asarray(slots[f"{stem}_velocity"].numpy()),
+        }
 
     # ------------------------------------------------------------------------ resuming
     def restore(self, path: str | None = None) -> str:

@@ -134,3 +134,62 @@ def test_empty_test_folders_are_optional_when_training(tmp_path, random_images):
         path.unlink()
     with pytest.raises(ValueError, match="trainB folder .* holds no image files"):
         scan_unpaired_folders(str(tmp_path))
+
+
+def scipy_bytescale(data):
+    """SciPy <= 1.1 ``misc.bytescale(data)`` for float data, written from its formula."""
+    cmin, cmax = data.min(), data.max()
+    cscale = cmax - cmin
+    if cscale == 0:
+        cscale = 1
+    scale = float(255 - 0) / cscale
+    bytedata = (data - cmin) * scale + 0
+    return (bytedata.clip(0, 255) + 0.5).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.random.default_rng(0).uniform(0.1, 0.7, (9, 7, 3)),  # outputs (x + 1) / 2 on save
+        np.arange(30, dtype=np.float64).reshape(2, 5, 3) * 2 + 100,  # span 58
+        np.array([[[10.0, 13.0, 20.0]]]),  # span 10: 3 * 25.5 = 76.5 rounds up to 77, not to 76
+        np.full((4, 4, 3), 128.0),  # constant: SciPy takes the span as 1 -> all 0
+        np.random.default_rng(1).integers(0, 256, (6, 6, 3)).astype(np.float64),
+    ],
+)
+def test_legacy_bytescale_equals_scipy_bytescale(image):
+    from facegan_tf.data.images import legacy_bytescale
+
+    np.testing.assert_array_equal(legacy_bytescale(image), scipy_bytescale(image))
+
+
+def test_legacy_bytescale_flag_stretches_inputs_and_outputs(tmp_path):
+    """--legacy_bytescale: an input is read as float64, byte-scaled, then resized with PIL
+    bilinear (the original's imread + imresize) and scaled by u / 127.5 - 1; an output y is
+    written as bytescale((y + 1) / 2) (the original's imsave)."""
+    import keras
+    import tensorflow as tf
+
+    from facegan_tf.data.unpaired import load_for_model
+    from facegan_tf.training.cyclegan_inference import translate_folder
+
+    rng = np.random.default_rng(2)
+    dim = rng.integers(60, 71, (12, 10, 3)).astype(np.uint8)  # a dark, low-contrast face
+    path = str(tmp_path / "dim.png")
+    save_image(path, dim)
+    stretched = scipy_bytescale(dim.astype(np.float64))
+    resized = np.asarray(Image.fromarray(stretched).resize((8, 8), Image.BILINEAR))
+    expected_input = (resized.astype(np.float64) / 127.5 - 1.0).astype(np.float32)
+    loaded = load_for_model(path, 8, legacy_bytescale_mode=True)
+    np.testing.assert_array_equal(loaded, expected_input)
+    plain = load_for_model(path, 8)
+    assert plain.max() < -0.4  # without the flag the face stays dark
+
+    generator = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Lambda(lambda x: 0.1 * x)])
+    result = translate_folder(
+        generator, [path], str(tmp_path / "out"), "AtoB", 8, legacy_bytescale_mode=True,
+        progress=False,
+    )
+    written = np.asarray(Image.open(result["written"][0]))
+    output = 0.1 * tf.constant(expected_input).numpy()
+    np.testing.assert_array_equal(written, scipy_bytescale((output + 1.0) / 2.0))

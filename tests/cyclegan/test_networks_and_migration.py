@@ -184,3 +184,71 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
 def test_missing_checkpoint_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match="No TF checkpoint"):
         load_legacy("cyclegan_xhujoy", str(tmp_path))
+
+
+def _unet_tf1_tensors(rng, ngf, ndf):
+    """Random tensors under the original's U-Net and discriminator variable names, with the
+    shapes of its graph (tf-slim kernels [kh, kw, in, out], transposed [kh, kw, out, in])."""
+    tensors = {}
+
+    def norm(scope, width):
+        tensors[f"{scope}/scale"] = rng.normal(1.0, 0.1, width)
+        tensors[f"{scope}/offset"] = rng.normal(0.0, 0.1, width)
+
+    for generator in ("generatorA2B", "generatorB2A"):
+        encoder = [3, ngf, 2 * ngf, 4 * ngf] + [8 * ngf] * 5
+        for i in range(1, 9):
+            tensors[f"{generator}/g_e{i}_conv/Conv/weights"] = rng.normal(
+                0, 0.2, (4, 4, encoder[i - 1], encoder[i])
+            )
+            norm(f"{generator}/" + ("instance_norm" if i == 1 else f"g_bn_e{i}"), encoder[i])
+        decoder_in = [8 * ngf] + [16 * ngf] * 4 + [8 * ngf, 4 * ngf, 2 * ngf]
+        decoder_out = [8 * ngf] * 4 + [4 * ngf, 2 * ngf, ngf, 3]
+        for i in range(1, 9):
+            tensors[f"{generator}/g_d{i}/Conv2d_transpose/weights"] = rng.normal(
+                0, 0.2, (4, 4, decoder_out[i - 1], decoder_in[i - 1])
+            )
+            if i < 8:
+                norm(f"{generator}/g_bn_d{i}", decoder_out[i - 1])
+    for discriminator in ("discriminatorA", "discriminatorB"):
+        widths = [3, ndf, 2 * ndf, 4 * ndf, 8 * ndf, 1]
+        names = ["d_h0_conv", "d_h1_conv", "d_h2_conv", "d_h3_conv", "d_h3_pred"]
+        for i, name in enumerate(names):
+            tensors[f"{discriminator}/{name}/Conv/weights"] = rng.normal(
+                0, 0.2, (4, 4, widths[i], widths[i + 1])
+            )
+        for i in (1, 2, 3):
+            norm(f"{discriminator}/d_bn{i}", widths[i + 1])
+    return {name: value.astype(np.float32) for name, value in tensors.items()}
+
+
+def test_unet_tf1_checkpoint_converts_to_the_original_outputs(tmp_path):
+    """A TF1 U-Net checkpoint (the original's 114 names and shapes, random values) loads
+    strictly, and the converted models reproduce an independent float64 computation of the
+    original's graph (tests/cyclegan/unet_reference.py)."""
+    from tests.cyclegan import unet_reference
+
+    tensors = _unet_tf1_tensors(np.random.default_rng(3), ngf=2, ndf=2)
+    assert len(tensors) == 2 * 46 + 2 * 11
+    prefix = str(tmp_path / "cyclegan.model-5")
+    _write_tf1_checkpoint(prefix, tensors)
+    models, info = load_legacy_with_info("cyclegan_xhujoy", prefix)
+    assert info["use_resnet"] is False and (info["ngf"], info["ndf"]) == (2, 2)
+    assert len(info["loaded"]) == 114 and info["ignored"] == []
+
+    reference_weights = {name: tf.constant(value, tf.float64) for name, value in tensors.items()}
+    images = np.random.default_rng(4).uniform(-1, 1, (2, 256, 256, 3)).astype(np.float32)
+    images64 = tf.constant(images, tf.float64)
+    generators = (("generator_a2b", "generatorA2B"), ("generator_b2a", "generatorB2A"))
+    discriminators = (("discriminator_a", "discriminatorA"), ("discriminator_b", "discriminatorB"))
+    for model_name, scope in generators:
+        ours = models[model_name](images, training=False).numpy()
+        expected = unet_reference.unet_generator(images64, reference_weights, scope).numpy()
+        print(f"{model_name}: max abs difference {np.abs(ours - expected).max():.2g}")
+        assert np.abs(ours - expected).max() < 1e-4, model_name
+    for model_name, scope in discriminators:
+        ours = models[model_name](images).numpy()
+        expected = unet_reference.discriminator(images64, reference_weights, scope).numpy()
+        print(f"{model_name}: max abs difference {np.abs(ours - expected).max():.2g}")
+        assert ours.shape == (2, 32, 32, 1)
+        assert np.all(np.abs(ours - expected) <= 1e-4 + 1e-4 * np.abs(expected)), model_name

@@ -1,12 +1,14 @@
 """CycleGAN trainer: schedule, losses against an independent computation, pool, exact resume."""
 
 import os
+import shutil
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from facegan_tf.data.unpaired import scan_unpaired_folders
+from facegan_tf.training.checkpointing import write_checkpoint_state
 from facegan_tf.training.cyclegan import CycleGANConfig, CycleGANTrainer, learning_rate_for_epoch
 from facegan_tf.training.image_pool import ImagePool
 
@@ -117,23 +119,39 @@ def _state(trainer):
 
 
 def test_resume_continues_exactly(tiny_data):
-    trainer = CycleGANTrainer(tiny_config(tiny_data, "resume", max_steps=6, save_freq=3))
+    """A fresh trainer restored from step 3 and run to step 6 ends bit-identical (CPU) to a
+    run that went from 0 to 6 without stopping."""
+    straight_config = tiny_config(tiny_data, "resume", max_steps=6, save_freq=3)
+    trainer = CycleGANTrainer(straight_config)
     summary = trainer.fit()
     assert summary["step"] == 6 and summary["epoch"] == 1  # 4 batches per epoch (min(5, 4))
     straight = _state(trainer)
 
-    restored = trainer.restore(os.path.join(tiny_data, "resume", "ckpt", "ckpt-3"))
-    assert restored.endswith("ckpt-3")
-    assert int(trainer.step.numpy()) == 3
-    assert int(trainer.g_optimizer.iterations.numpy()) == 3
-    assert int(trainer.pool.count.numpy()) == 2
-    trainer.fit()
-    assert int(trainer.step.numpy()) == 6
+    # Continue a copy of the folder as it was after step 3 (the straight run's ckpt-6 and
+    # the files written after step 3 left out).
+    source = os.path.join(tiny_data, "resume", "ckpt")
+    folder = os.path.join(tiny_data, "resume_continued", "ckpt")
+    os.makedirs(folder)
+    for name in os.listdir(source):
+        if name.startswith("ckpt-3") or name == "facegan_run.json":
+            shutil.copy(os.path.join(source, name), folder)
+    write_checkpoint_state(folder, ["ckpt-3"])
+    continued = CycleGANTrainer(
+        tiny_config(tiny_data, "resume_continued", max_steps=6, save_freq=3)
+    )
+    assert continued.restore().endswith("ckpt-3")
+    assert int(continued.step.numpy()) == 3
+    assert int(continued.g_optimizer.iterations.numpy()) == 3
+    assert int(continued.pool.count.numpy()) == 2
+    assert int(continued.batch_in_epoch.numpy()) == 3
+    continued.fit()
+    assert int(continued.step.numpy()) == 6 and int(continued.epoch.numpy()) == 1
 
-    for ours, reference in zip(_state(trainer), straight):
-        for a, b in zip(ours, reference):
-            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    assert os.path.isfile(os.path.join(tiny_data, "resume", "s", "index.html"))
+    for ours, reference in zip(_state(continued), straight, strict=True):
+        assert len(ours) == len(reference)
+        for a, b in zip(ours, reference, strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert os.path.isfile(os.path.join(tiny_data, "resume_continued", "s", "index.html"))
 
 
 def test_same_seed_gives_same_initial_weights(tiny_data):
@@ -184,6 +202,34 @@ def test_adam_matches_tf1_settings(tiny_data):
     for optimizer in (trainer.g_optimizer, trainer.d_optimizer):
         assert optimizer.epsilon == 1e-8
         assert optimizer.beta_1 == 0.5 and optimizer.beta_2 == 0.999
+
+
+def test_learning_rate_in_force_follows_the_original_for_every_epoch(tiny_data):
+    """lr(e) = lr for e < epoch_step, else lr * (epochs - e) / (epochs - epoch_step)."""
+    config = tiny_config(tiny_data, "schedule", epochs=200, epoch_step=100)
+    trainer = CycleGANTrainer(config)
+    for epoch in range(200):
+        expected = 2e-4 if epoch < 100 else 2e-4 * (200 - epoch) / (200 - 100)
+        trainer.set_learning_rate(epoch)
+        assert trainer.learning_rate == np.float32(expected), epoch
+        assert float(trainer.d_optimizer.learning_rate.numpy()) == np.float32(expected)
+
+
+def test_optimizer_moments_are_read_by_variable_path(tiny_data):
+    trainer = CycleGANTrainer(tiny_config(tiny_data, "moments", max_size=0))
+    kernel = trainer.models["discriminator_b"].weights[0]
+    rng = np.random.default_rng(3)
+    batch = {k: rng.uniform(-1, 1, (1, 16, 16, 3)).astype(np.float32) for k in ("real_a", "real_b")}
+    assert np.all(trainer.optimizer_moments("discriminator", kernel.path)["m"] == 0)
+    trainer.train_step(batch)
+    moments = trainer.optimizer_moments("discriminator", kernel.path)
+    assert moments["m"].shape == tuple(kernel.shape) and np.abs(moments["m"]).max() > 0
+    # After one step m = (1 - beta1) g and v = (1 - beta2) g^2.
+    np.testing.assert_allclose(moments["v"], 0.001 * (moments["m"] / 0.5) ** 2, rtol=1e-5)
+    with pytest.raises(ValueError, match="No trainable variable of the generator optimiser"):
+        trainer.optimizer_moments("generator", kernel.path)
+    with pytest.raises(ValueError, match="Received: which='critic'"):
+        trainer.optimizer_moments("critic", kernel.path)
 
 
 def test_checkpoint_folder_of_another_kind_is_refused(tmp_path, tiny_data):
@@ -269,3 +315,19 @@ def test_xla_step_matches_the_plain_step(tiny_data):
     # Adam's first step is about lr * sign(g); compare at 1 % of lr = 2e-4.
     for ours, reference in zip(_state(compiled)[0], _state(plain)[0]):
         np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=2e-6)
+
+
+def test_plain_batch_is_split_between_replicas(tiny_data):
+    """train_step on a plain global batch under two replicas equals one device on the same
+    batch (losses averaged over the global batch, gradients summed over replicas)."""
+    if len(tf.config.list_logical_devices("CPU")) < 2:
+        pytest.skip("needs 2 logical CPUs (tests/conftest.py)")
+    rng = np.random.default_rng(6)
+    batch = {k: rng.uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32) for k in ("real_a", "real_b")}
+    single = CycleGANTrainer(tiny_config(tiny_data, "single", batch_size=2))
+    mirrored = CycleGANTrainer(tiny_config(tiny_data, "mirrored", strategy="mirrored"))
+    assert mirrored.replicas == 2
+    expected = {k: float(v) for k, v in single.train_step(batch).items()}
+    values = {k: float(v) for k, v in mirrored.train_step(batch).items()}
+    for name, value in expected.items():
+        assert values[name] == pytest.approx(value, rel=1e-5, abs=1e-7), name
