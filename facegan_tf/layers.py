@@ -179,7 +179,7 @@ def _stride1_valid_conv(inputs, kernel, input_gradient_by_forward: bool):
     return conv(inputs, kernel)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def onednn_enabled() -> bool:
     """Whether TensorFlow runs its CPU kernels through oneDNN in this process.
 

@@ -229,7 +229,7 @@ def main(argv):
             "keep",
         )
         return 0
-    from facegan_tf.training.checkpointing import read_run_info
+    from facegan_tf.training.checkpointing import read_run_info, run_status
     from facegan_tf.training.cyclegan import CycleGANTrainer
 
     if not FLAGS.continue_train and read_run_info(config.checkpoint_dir) is not None:
@@ -245,7 +245,8 @@ def main(argv):
             f"resumed {restored} at step {int(trainer.step.numpy())}, "
             f"epoch {int(trainer.epoch.numpy())}"
         )
-    summary = trainer.fit()
+    with run_status(trainer.checkpoint, trainer.step):
+        summary = trainer.fit()
     print(json.dumps({k: v for k, v in summary.items() if k != "losses"}))
     if FLAGS.demo:
         from facegan_tf.training.cyclegan_inference import translate
