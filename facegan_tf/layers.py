@@ -183,10 +183,10 @@ def _stride1_valid_conv(inputs, kernel, input_gradient_by_forward: bool):
 def onednn_enabled() -> bool:
     """Whether TensorFlow runs its CPU kernels through oneDNN in this process.
 
-    TensorFlow decides once per process: ``TF_ENABLE_ONEDNN_OPTS=1``/``0`` forces it, and
-    unset it is on for x86-64 Linux CPUs with AVX-512 (avx512_core and newer). Read from
-    TensorFlow itself; when that is not possible, from the environment variable, counting
-    "unset" as on.
+    TensorFlow decides once per process: ``TF_ENABLE_ONEDNN_OPTS=1``/``0`` forces it; unset,
+    Linux builds turn it on for CPUs with AVX512_VNNI, AVX512_BF16, AVX_VNNI or AMX (see
+    docs/performance.md). Read from TensorFlow itself; when that is not possible, from the
+    environment variable, counting "unset" as on.
     """
     try:
         from tensorflow.python.util import _pywrap_util_port
