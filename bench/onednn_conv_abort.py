@@ -3,9 +3,9 @@ is as large as the image kills the process.
 
 The convolution is the kernel gradient of a 7 x 7 layer at 256 x 256 written as a forward
 convolution (input [3, 262, 262, 1], kernel [256, 256, 1, 8]). With oneDNN on, TensorFlow
-runs it through its oneDNN kernel (``MklConvOp``); oneDNN's ``brg_conv_fwd:avx512_core`` implementation asks for
-a 32.75 GiB scratchpad, the ``mklcpu`` allocator refuses it, and ``MklConvOp::Compute`` goes
-on with the unallocated scratchpad tensor (float) read as uint8:
+runs it through its oneDNN kernel (``MklConvOp``); oneDNN's ``brg_conv_fwd:avx512_core``
+implementation asks for a 32.75 GiB scratchpad, the ``mklcpu`` allocator refuses it, and
+``MklConvOp::Compute`` goes on with the unallocated scratchpad tensor (float) read as uint8:
 
     F tensor.cc:896] Check failed: dtype() == expected_dtype (1 vs. 4)  uint8 expected, got float
 
