@@ -210,7 +210,8 @@ class ForwardGradConv2D(keras.layers.Conv2D):
     own backward convolutions are as fast as the forward route or faster, and the kernel
     gradient written as a forward convolution has a kernel as large as the image, for
     which oneDNN's convolution asks a scratchpad it cannot allocate at 256 x 256 (32.75 GiB
-    for a 7 x 7 layer) and TensorFlow 2.21 then aborts the process (docs/troubleshooting.md).
+    for the first 7 x 7 layer at ngf 8), and TensorFlow 2.21 then aborts the process
+    (docs/troubleshooting.md, bench/onednn_conv_abort.py).
     """
 
     def convolution_op(self, inputs, kernel):

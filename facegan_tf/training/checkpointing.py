@@ -264,8 +264,9 @@ def run_status(checkpoint: TrainingCheckpoint, step: tf.Variable):
     Before the body (the training loop) runs, the file says ``"state": "started"`` with the
     model kind, the resolved config, the step training starts from, the process id, host,
     command line, TensorFlow version and whether oneDNN is on. When the body ends it is
-    rewritten with ``"completed"``, ``"interrupted"`` (Ctrl-C, SIGTERM) or ``"failed"`` (a
-    Python exception, named in ``"error"``) and the step reached. A file still saying
+    rewritten with ``"completed"``, ``"interrupted"`` (Ctrl-C) or ``"failed"`` (a Python
+    exception, named in ``"error"``) and the step reached; a failing final write never hides
+    the exception that ended training. A file still saying
     ``"started"`` while no process ``pid`` runs means the process died where Python could
     not see it: a TensorFlow abort (``Check failed``), a segmentation fault, SIGKILL or the
     out-of-memory killer (docs/troubleshooting.md). Only the chief writes (non-chief
@@ -300,15 +301,17 @@ def run_status(checkpoint: TrainingCheckpoint, step: tf.Variable):
     try:
         yield path
     except KeyboardInterrupt:
-        write(state="interrupted", step=_step_value(step))
+        with contextlib.suppress(OSError):
+            write(state="interrupted", step=_step_value(step))
         raise
     except BaseException as error:
         message = str(error).strip().splitlines()
-        write(
-            state="failed",
-            step=_step_value(step),
-            error=f"{type(error).__name__}: {message[0][:500] if message else ''}",
-        )
+        with contextlib.suppress(OSError):
+            write(
+                state="failed",
+                step=_step_value(step),
+                error=f"{type(error).__name__}: {message[0][:500] if message else ''}",
+            )
         raise
     write(state="completed", step=_step_value(step))
 
