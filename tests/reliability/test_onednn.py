@@ -29,7 +29,7 @@ def test_one_step_of_every_family_at_default_size(onednn, tmp_path):
         TF_ENABLE_ONEDNN_OPTS=onednn,
         TF_CPP_MIN_LOG_LEVEL="2",
         CUDA_VISIBLE_DEVICES="",
-        PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]),
+        PYTHONPATH=os.pathsep.join(p for p in (REPO, os.environ.get("PYTHONPATH")) if p),
         TMPDIR=str(tmp_path),
     )
     result = subprocess.run(
