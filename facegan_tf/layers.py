@@ -6,6 +6,9 @@ and implements ``get_config``.
 
 from __future__ import annotations
 
+import functools
+import os
+
 import keras
 from keras import ops
 
@@ -174,6 +177,24 @@ def _stride1_valid_conv(inputs, kernel, input_gradient_by_forward: bool):
     return conv(inputs, kernel)
 
 
+@functools.cache
+def onednn_enabled() -> bool:
+    """Whether TensorFlow runs its CPU kernels through oneDNN in this process.
+
+    TensorFlow decides once per process: ``TF_ENABLE_ONEDNN_OPTS=1``/``0`` forces it; unset,
+    Linux builds turn it on for CPUs with AVX512_VNNI, AVX512_BF16, AVX_VNNI or AMX (see
+    docs/performance.md). Read from TensorFlow itself; when that is not possible, from the
+    environment variable, counting "unset" as on.
+    """
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        value = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "").strip().lower()
+        return value not in ("0", "false")
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class ForwardGradConv2D(keras.layers.Conv2D):
     """`keras.layers.Conv2D` whose stride-1 ``valid`` convolution has gradients computed by
@@ -182,11 +203,19 @@ class ForwardGradConv2D(keras.layers.Conv2D):
     Same weights, names, outputs and serialised config as Conv2D; only the backward pass
     takes another (faster on CPU) route to the same values. Used for the reflection-padded
     7 x 7 and 3 x 3 convolutions of the CycleGAN ResNet generator.
+
+    When TensorFlow runs on oneDNN (`onednn_enabled`), the layer is plain Conv2D: oneDNN's
+    own backward convolutions are as fast as the forward route or faster, and the kernel
+    gradient written as a forward convolution has a kernel as large as the image, for
+    which oneDNN's convolution asks a scratchpad it cannot allocate at 256 x 256 (32.75 GiB
+    for the first 7 x 7 layer at ngf 8), and TensorFlow 2.21 then aborts the process
+    (docs/troubleshooting.md, bench/onednn_conv_abort.py).
     """
 
     def convolution_op(self, inputs, kernel):
         if (
-            keras.backend.backend() != "tensorflow"
+            onednn_enabled()
+            or keras.backend.backend() != "tensorflow"
             or tuple(self.strides) != (1, 1)
             or self.padding != "valid"
             or tuple(self.dilation_rate) != (1, 1)

@@ -85,11 +85,15 @@ def test_condition_maps_one_hot_planes():
     assert maps.sum() == 2 * 4 * 5
 
 
-def test_forward_grad_conv2d_matches_conv2d_outputs_and_gradients():
+def test_forward_grad_conv2d_matches_conv2d_outputs_and_gradients(monkeypatch):
     """The forward-convolution gradients equal TensorFlow's own Conv2D gradients."""
     import tensorflow as tf
 
+    from facegan_tf import layers as facegan_layers
     from facegan_tf.layers import ForwardGradConv2D
+
+    # The forward-convolution route, whether or not this process runs on oneDNN.
+    monkeypatch.setattr(facegan_layers, "onednn_enabled", lambda: False)
 
     x = tf.constant(np.random.default_rng(3).normal(size=(2, 11, 9, 5)), tf.float32)
     for filters in (3, 7):  # fewer and more outputs than inputs: both input-gradient routes
@@ -109,3 +113,40 @@ def test_forward_grad_conv2d_matches_conv2d_outputs_and_gradients():
         np.testing.assert_array_equal(results[1][0], results[0][0])
         for fast_grad, plain_grad in zip(results[1][1:], results[0][1:]):
             np.testing.assert_allclose(fast_grad, plain_grad, rtol=1e-5, atol=1e-5)
+
+
+def _gradient_op_types(layer, x, onednn: bool, monkeypatch) -> set:
+    import tensorflow as tf
+
+    from facegan_tf import layers as facegan_layers
+
+    monkeypatch.setattr(facegan_layers, "onednn_enabled", lambda: onednn)
+
+    @tf.function
+    def gradients(inputs):
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            loss = tf.reduce_sum(layer(inputs))
+        return tape.gradient(loss, [inputs, layer.kernel])
+
+    graph = gradients.get_concrete_function(x).graph
+    types = {op.type for op in graph.get_operations()}
+    for function in graph._functions.values():  # custom gradients live in functions
+        types.update(node.op for node in function.definition.node_def)
+    return types
+
+
+def test_forward_grad_conv2d_under_onednn_uses_tensorflows_own_gradients(monkeypatch):
+    """With oneDNN on, no forward convolution with an image-sized kernel is built (oneDNN's
+    convolution aborts on it at 256 x 256); without, no backprop-filter op is built."""
+    import tensorflow as tf
+
+    from facegan_tf.layers import ForwardGradConv2D
+
+    layer = ForwardGradConv2D(4, 7, use_bias=False)
+    x = tf.zeros((1, 22, 22, 3))
+    layer.build(x.shape)
+    on = _gradient_op_types(layer, x, True, monkeypatch)
+    off = _gradient_op_types(layer, x, False, monkeypatch)
+    assert "Conv2DBackpropFilter" in on
+    assert "Conv2DBackpropFilter" not in off

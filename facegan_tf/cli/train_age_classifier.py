@@ -62,6 +62,7 @@ def main(argv):
         AgeClassifierTrainer,
         existing_run,
     )
+    from facegan_tf.training.checkpointing import run_status
 
     try:
         conv_filters = tuple(int(v) for v in FLAGS.conv_filters)
@@ -83,7 +84,8 @@ def main(argv):
     trainer = AgeClassifierTrainer(config)
     if existing_run(config.checkpoint_dir) is not None:
         print(f"resumed {trainer.restore()} at step {int(trainer.step.numpy())}")
-    summary = trainer.fit()
+    with run_status(trainer.checkpoint, trainer.step):
+        summary = trainer.fit()
     print(json.dumps(summary))
     print(f"use as: --alexnet_pretrained_model={os.path.abspath(config.checkpoint_dir)} "
           f"--age_pretrained_model={os.path.abspath(config.checkpoint_dir)}")

@@ -169,6 +169,7 @@ def main(argv):
     common.quiet_tensorflow()
     absl_logging.set_verbosity(absl_logging.WARNING)
     from facegan_tf.training.cgan import ConditionalGANConfig, ConditionalGANTrainer
+    from facegan_tf.training.checkpointing import run_status
     from facegan_tf.training.gan_loop import check_new_run
     from facegan_tf.training.gan_metrics import make_image_metrics
 
@@ -248,7 +249,8 @@ def main(argv):
         )
     if note:
         print(f"note: {note}")
-    summary = trainer.fit(faces, metrics, metrics_note=note)
+    with run_status(trainer.checkpoint, trainer.step):
+        summary = trainer.fit(faces, metrics, metrics_note=note)
     print(json.dumps({k: v for k, v in summary.items() if k != "losses"}))
     print(f"samples: {os.path.join(config.save_dir, 'samples', 'index.html')}")
     return 0

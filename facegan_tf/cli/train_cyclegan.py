@@ -230,7 +230,7 @@ def main(argv):
             "keep",
         )
         return 0
-    from facegan_tf.training.checkpointing import read_run_info
+    from facegan_tf.training.checkpointing import read_run_info, run_status
     from facegan_tf.training.cyclegan import KIND, CycleGANTrainer
 
     if FLAGS.demo and not FLAGS.continue_train and not FLAGS["checkpoint_dir"].present:
@@ -267,7 +267,8 @@ def main(argv):
             f"resumed {restored} at step {int(trainer.step.numpy())}, "
             f"epoch {int(trainer.epoch.numpy())}"
         )
-    summary = trainer.fit(folders)
+    with run_status(trainer.checkpoint, trainer.step):
+        summary = trainer.fit(folders)
     print(json.dumps({k: v for k, v in summary.items() if k != "losses"}))
     if FLAGS.demo:
         from facegan_tf.training.cyclegan_inference import translate

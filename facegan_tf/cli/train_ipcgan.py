@@ -253,7 +253,7 @@ def main(argv):
         if not os.path.isfile(os.path.join(config.list_dir, "source.txt")):
             counts = write_demo_data(data_root, config.age_groups)
             print(f"demo data (LFW faces with PSEUDO age groups i % {config.age_groups}): {counts}")
-    from facegan_tf.training.checkpointing import read_run_info
+    from facegan_tf.training.checkpointing import read_run_info, run_status
     from facegan_tf.training.ipcgan import KIND, IPCGANTrainer
 
     if FLAGS.demo and not FLAGS["checkpoint_dir"].present:
@@ -274,7 +274,8 @@ def main(argv):
     if existing is not None:
         restored = trainer.restore()
         print(f"resumed {restored} at step {int(trainer.step.numpy())}")
-    summary = trainer.fit()
+    with run_status(trainer.checkpoint, trainer.step):
+        summary = trainer.fit()
     print(json.dumps({k: v for k, v in summary.items() if k != "losses"}))
     print(
         "losses (unweighted, as the original's log): "

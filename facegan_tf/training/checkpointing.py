@@ -32,14 +32,18 @@ import glob
 import os
 import re
 import shutil
+import socket
+import sys
 import tempfile
 import time
 
 import tensorflow as tf
 
 from facegan_tf.fileio import atomic_write, read_json, write_json_atomic
+from facegan_tf.layers import onednn_enabled
 
 RUN_INFO_FILE = "facegan_run.json"
+RUN_STATUS_FILE = "run_status.json"
 STATE_FILE = "checkpoint"
 CHECKPOINT_NAME = "ckpt"
 #: Environment variable naming the marker file of `hold_inside_write`.
@@ -249,6 +253,76 @@ class TrainingCheckpoint:
                 f"architecture or a damaged file): {str(error).splitlines()[0][:400]}"
             ) from error
         return path
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _step_value(step) -> int | None:
+    try:
+        return int(step.numpy())
+    except Exception:  # noqa: BLE001 - the status must be written whatever broke
+        return None
+
+
+@contextlib.contextmanager
+def run_status(checkpoint: TrainingCheckpoint, step: tf.Variable):
+    """Records the life of a training process in ``run_status.json`` of the run folder.
+
+    Before the body (the training loop) runs, the file says ``"state": "started"`` with the
+    model kind, the resolved config, the step training starts from, the process id, host,
+    command line, TensorFlow version and whether oneDNN is on. When the body ends it is
+    rewritten with ``"completed"``, ``"interrupted"`` (Ctrl-C) or ``"failed"`` (a Python
+    exception, named in ``"error"``) and the step reached; a failing final write never hides
+    the exception that ended training. A file still saying
+    ``"started"`` while no process ``pid`` runs means the process died where Python could
+    not see it: a TensorFlow abort (``Check failed``), a segmentation fault, SIGKILL or the
+    out-of-memory killer (docs/troubleshooting.md). Only the chief writes (non-chief
+    workers of a multi-worker run have ``checkpoint.enabled`` false).
+
+    Args:
+        checkpoint: the trainer's `TrainingCheckpoint` (folder, kind and config).
+        step: the trainer's step variable.
+    """
+    path = os.path.join(checkpoint.directory, RUN_STATUS_FILE)
+    status = {
+        "state": "started",
+        "kind": checkpoint.kind,
+        "start_step": int(step.numpy()),
+        "step": int(step.numpy()),
+        "started": _now(),
+        "updated": _now(),
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "argv": list(sys.argv),
+        "tensorflow": tf.__version__,
+        "onednn": onednn_enabled(),
+        "config": checkpoint.config,
+    }
+
+    def write(**changes) -> None:
+        if checkpoint.enabled:
+            status.update(changes, updated=_now())
+            write_json_atomic(path, status)
+
+    write()
+    try:
+        yield path
+    except KeyboardInterrupt:
+        with contextlib.suppress(OSError):
+            write(state="interrupted", step=_step_value(step))
+        raise
+    except BaseException as error:
+        message = str(error).strip().splitlines()
+        with contextlib.suppress(OSError):
+            write(
+                state="failed",
+                step=_step_value(step),
+                error=f"{type(error).__name__}: {message[0][:500] if message else ''}",
+            )
+        raise
+    write(state="completed", step=_step_value(step))
 
 
 def listed_checkpoints(directory: str) -> list[str]:

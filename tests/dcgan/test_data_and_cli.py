@@ -1,5 +1,6 @@
 """Bad inputs are refused with clear messages; the command-line tools run end to end."""
 
+import json
 import os
 
 import numpy as np
@@ -123,6 +124,8 @@ def test_train_cgan_cli_smoke(tmp_path, run_cli, json_line, write_images):
     summary = json_line(result.stdout)
     assert summary["step"] == 4 and summary["epoch"] == 1
     assert summary["metrics_note"] == "FID/KID off (--nofid)"
+    status = json.loads((save_dir / "run_status.json").read_text(encoding="utf-8"))
+    assert (status["state"], status["kind"], status["step"]) == ("completed", "cgan", 4)
     assert (save_dir / "samples" / "a_4.png").is_file()
     assert (save_dir / "samples" / "b_4.png").is_file()
     assert (save_dir / "learning_curve.png").is_file()

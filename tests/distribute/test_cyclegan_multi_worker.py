@@ -98,7 +98,8 @@ def test_two_workers_end_equal_and_only_the_chief_saves(tmp_path):
 
     files = sorted(os.listdir(tmp_path / "ckpt"))
     assert files == [
-        "checkpoint", "ckpt-2.data-00000-of-00001", "ckpt-2.index", "facegan_run.json"
+        "checkpoint", "ckpt-2.data-00000-of-00001", "ckpt-2.index", "facegan_run.json",
+        "run_status.json",
     ], files
     assert sorted(os.listdir(tmp_path)) == ["ckpt", "data", "logs", "s"]
 

@@ -32,6 +32,9 @@ def test_train_writes_checkpoint_samples_and_original_log_line(trained):
         config = json.load(f)["config"]
     assert config["gan_loss_weight"] == 75.0 and config["fea_loss_weight"] == 5e-5
     assert config["age_loss_weight"] == 30.0 and config["fea_layer_name"] == "conv5"
+    status = json.loads((trained / "ckpt" / "run_status.json").read_text(encoding="utf-8"))
+    assert (status["state"], status["kind"], status["step"]) == ("completed", "ipcgan", 2)
+    assert status["config"] == config
 
 
 def test_test_tool_faithful_and_clean_with_non_ascii_names(trained, tiny_data, cli):

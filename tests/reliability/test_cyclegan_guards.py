@@ -3,6 +3,7 @@ byte for byte; SIGINT exits 130 after saving the current step, which --continue_
 resumes with the optimizer state of that step."""
 
 import hashlib
+import json
 import os
 import re
 import signal
@@ -43,11 +44,12 @@ def run_flags(tmp_path):
 
 
 def folder_digest(folder):
-    """File name -> SHA-256 of every file in ``folder``."""
+    """File name -> SHA-256 of every file in ``folder`` but the run status (rewritten by
+    every run)."""
     return {
         name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
         for name in sorted(os.listdir(folder))
-        if (folder / name).is_file()
+        if (folder / name).is_file() and name != "run_status.json"
     }
 
 
@@ -79,6 +81,9 @@ def test_non_finite_loss_exits_3_and_keeps_the_last_checkpoint(tool, run_flags, 
     assert sum("Non-finite" in line for line in lines) == 1
 
     assert folder_digest(tmp_path / "ckpt") == before
+    status = json.loads((tmp_path / "ckpt" / "run_status.json").read_text())
+    assert (status["state"], status["start_step"]) == ("failed", 1)
+    assert status["error"].startswith("NonFiniteLossError: Non-finite loss")
     latest = tf.train.latest_checkpoint(str(tmp_path / "ckpt"))
     assert latest.endswith("ckpt-1")
     assert int(checkpoint_value(latest, "step/")) == 1

@@ -3,6 +3,7 @@ the last good checkpoint byte for byte; SIGINT exits 130 after saving the curren
 which --continue_train (alias of --resume) resumes."""
 
 import hashlib
+import json
 import os
 import re
 import signal
@@ -72,6 +73,8 @@ def test_dcgan_non_finite_loss_exits_3_and_keeps_the_checkpoint(tool, tmp_path):
     after = folder_digest(run)
     for name in ("checkpoint", "ckpt-2.index", "facegan_run.json", "history.json"):
         assert after[name] == before[name], name
+    status = json.loads((run / "run_status.json").read_text())
+    assert (status["state"], status["kind"], status["start_step"]) == ("failed", "dcgan", 2)
     assert not [n for n in after if n.startswith(("ckpt-3", "ckpt-4"))]
 
 
