@@ -9,6 +9,13 @@ One step, with the original's choices:
 3. ``g_steps_per_d`` (2) generator updates on ``g_loss = BCE(D(G(z)), 1)`` (non-saturating)
    with the same z and batch.
 
+Batch norm is TF1's fused kernel (`facegan_tf.layers.MovingStatsBatchNormalization`,
+``"tf1_fused"``: unbiased variance into the moving variance). Every update of the original
+runs all 20 batch-norm update ops of its graph, so each G update also runs D in training mode
+on the real batch: per step G's moving statistics get 1 + ``g_steps_per_d`` updates and D's
+2 (1 + ``g_steps_per_d``), real batch first. ``d_stats_in_g_updates=False`` keeps only the
+passes each update needs (D's statistics: 2 + ``g_steps_per_d`` updates).
+
 Everything runs with batch-statistics BN (the original's ``is_train=True``); grids and FID
 use the moving averages (its sampler). Adam(lr 2e-4, beta1 0.9, beta2 0.999, epsilon 1e-8):
 beta1 0.9 is what the original actually ran (its ``momentum=0.5`` never reaches Adam); 0.5 is
@@ -96,6 +103,7 @@ class DCGANConfig:
     g_channels: int = 64
     d_channels: int = 64
     g_steps_per_d: int = 2
+    d_stats_in_g_updates: bool = True
     eval_sample_size: int = 10000
     batch_size_eval: int = 50
     eval_every_epochs: int = 1
@@ -206,7 +214,7 @@ class DCGANTrainer(GANLoopTrainer):
 
     def _discriminator_gradients(self, real, z):
         """Forward/backward of d_loss = BCE(D(x), 1) + BCE(D(G(z)), 0) (no variable changes
-        except batch-norm statistics)."""
+        except batch-norm statistics: G's once, D's from the real then the fake batch)."""
         generator = self.models["generator"]
         discriminator = self.models["discriminator"]
         with tf.GradientTape() as tape:
@@ -225,41 +233,62 @@ class DCGANTrainer(GANLoopTrainer):
         }
         return self.gradients("discriminator", tape, d_loss), values
 
-    def _generator_gradients(self, z):
-        """Forward/backward of the non-saturating g_loss = BCE(D(G(z)), 1)."""
+    def _generator_gradients(self, real, z):
+        """Forward/backward of the non-saturating g_loss = BCE(D(G(z)), 1).
+
+        With ``d_stats_in_g_updates`` D first runs in training mode on the real batch, whose
+        output is unused: the original's G update runs every batch-norm update op of the
+        graph, so D's moving statistics also take the real batch's moments (then the fake
+        batch's) in each G update."""
         generator = self.models["generator"]
         discriminator = self.models["discriminator"]
+        if self.config.d_stats_in_g_updates:
+            discriminator(real, training=True)
         with tf.GradientTape() as tape:
             logits = to_float32(discriminator(generator(z, training=True), training=True))
             g_loss = self.average(losses.bce_loss(logits, 1.0))
         return self.gradients("generator", tape, g_loss), g_loss
 
-    def _step_fn(self, batch, step):
+    def _step_fn(self, batch, step, z=None):
         real = batch["image"]
-        z = self.replica_z(step)
+        z = self.replica_z(step) if z is None else self.replica_rows(lambda count: z)
         gradients, values = self._d_gradients(real, z)
         self.apply_gradients("discriminator", gradients)
         g_loss = tf.constant(0.0)
-        for _ in range(self.config.g_steps_per_d):
-            gradients, g_loss = self._g_gradients(z)
+        for index in range(self.config.g_steps_per_d):
+            gradients, g_loss = self._g_gradients(real, z)
             self.apply_gradients("generator", gradients)
+            values[f"g_loss_{index + 1}"] = g_loss
         return {"g_loss": g_loss, **values}
 
-    def train_step(self, distributed_batch) -> dict:
-        """One D update then ``g_steps_per_d`` G updates; returns replica-summed means."""
+    def train_step(self, batch, z=None) -> dict:
+        """One iteration: a D update, then ``g_steps_per_d`` G updates on the same batch and z.
+
+        Args:
+            batch: ``{"image": [global batch, H, W, 3]}`` in [-1, 1] (arrays or tensors), or
+                a batch of ``strategy.experimental_distribute_dataset``.
+            z: optional latent vectors [global batch, z_dim] used by all updates of the step
+                in place of the draw from (seed, step); replica r takes rows [r B, (r + 1) B).
+
+        Returns:
+            Replica-summed means: ``d_loss`` (and its ``d_loss_real``, ``d_loss_fake`` terms,
+            ``d_real_prob``, ``d_fake_prob``), measured before the D update; ``g_loss_<i>``
+            of G update i (i = 1 .. g_steps_per_d) before that update; ``g_loss`` = the last
+            one (the value the original prints).
+        """
         if self._compiled_step is None:
             self._d_gradients = self.compiled(self._discriminator_gradients)
             self._g_gradients = self.compiled(self._generator_gradients)
 
             @tf.function
-            def compiled(batch):
+            def compiled(batch, z):
                 step = self.step + 1
-                values = self.strategy.run(self._step_fn, args=(batch, step))
+                values = self.strategy.run(self._step_fn, args=(batch, step, z))
                 self.step.assign(step)
                 return self.reduce(values)
 
             self._compiled_step = compiled
-        return self._compiled_step(distributed_batch)
+        return self._compiled_step(self.distribute_batch(batch), self.global_latents(z))
 
     def generate(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         """G(z) with moving-statistics BN (the original sampler), [-1, 1]."""

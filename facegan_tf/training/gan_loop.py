@@ -250,7 +250,8 @@ class GANLoopTrainer:
         return tf.function(function, autograph=False, jit_compile=True)
 
     def replica_rows(self, draw: Callable[[int], tf.Tensor]) -> tf.Tensor:
-        """This replica's rows [r B, (r + 1) B) of ``draw(global batch)``."""
+        """This replica's rows [r B, (r + 1) B) of ``draw(global batch)`` (a draw, or a given
+        global-batch tensor returned by ``draw``)."""
         rows = self.config.batch_size
         start = tf.cast(replica_id(), tf.int32) * rows
         return draw(self.global_batch)[start : start + rows]
@@ -262,6 +263,81 @@ class GANLoopTrainer:
         return self.replica_rows(
             lambda count: sample_z((count, config.z_dim), config.z_distribution, seed)
         )
+
+    def distribute_batch(self, batch):
+        """A batch for `train_step`: a dict of global-batch arrays/tensors is checked and split
+        over the replicas (rows [r B, (r + 1) B) to replica r); a batch that
+        ``strategy.experimental_distribute_dataset`` made passes unchanged."""
+        if not isinstance(batch, dict) or any(
+            isinstance(v, tf.distribute.DistributedValues) for v in batch.values()
+        ):
+            return batch
+        values = {k: tf.convert_to_tensor(v) for k, v in batch.items()}
+        if "image" in values:
+            values["image"] = tf.cast(values["image"], tf.float32)
+        for name, value in values.items():
+            if value.shape.rank and value.shape[0] != self.global_batch:
+                raise ValueError(
+                    f"train_step expects a global batch of {self.global_batch} rows "
+                    f"({self.config.batch_size} x {self.replicas} replica(s)). "
+                    f"Received: {name}.shape={tuple(value.shape)}"
+                )
+        if self.replicas == 1:
+            return values
+        dataset = tf.data.Dataset.from_tensors(values)
+        return next(iter(self.strategy.experimental_distribute_dataset(dataset)))
+
+    def global_input(self, value, name: str, shape: tuple, dtype) -> tf.Tensor | None:
+        """A given per-step input of the global batch (z, labels, alpha) as a tensor of
+        ``shape``, or None; replica r uses rows [r B, (r + 1) B) (`replica_rows`)."""
+        if value is None:
+            return None
+        tensor = tf.cast(tf.convert_to_tensor(value), dtype)
+        if tuple(tensor.shape) != tuple(shape):
+            raise ValueError(
+                f"train_step expects {name} of shape {list(shape)} (the global batch). "
+                f"Received: {name}.shape={list(tensor.shape)}"
+            )
+        return tensor
+
+    def global_latents(self, z) -> tf.Tensor | None:
+        return self.global_input(z, "z", (self.global_batch, self.config.z_dim), tf.float32)
+
+    @property
+    def learning_rate(self) -> float:
+        """The Adam learning rate in force (the same for every optimiser)."""
+        rates = {
+            name: float(np.asarray(inner_optimizer(opt).learning_rate))
+            for name, opt in self.optimizers.items()
+        }
+        values = set(rates.values())
+        if len(values) != 1:
+            raise ValueError(f"The optimisers have different learning rates: {rates}")
+        return values.pop()
+
+    def optimizer_moments(self, optimizer_name: str, path: str) -> dict:
+        """Adam's moments of the variable ``path`` (e.g. ``"generator/g_bn_0/gamma"``) held
+        by optimiser ``optimizer_name``: ``{"m": first moment, "v": second moment}`` as
+        numpy arrays.
+
+        Raises:
+            KeyError: no optimiser of that name, or it updates no variable with that path.
+        """
+        if optimizer_name not in self.optimizers:
+            raise KeyError(
+                f"No optimiser {optimizer_name!r}; expected one of {sorted(self.optimizers)}."
+            )
+        paths = [v.path for v in self.trainable_variables(optimizer_name)]
+        if path not in paths:
+            raise KeyError(
+                f"Optimiser {optimizer_name!r} updates no variable {path!r}; its variables: {paths}"
+            )
+        slots = {v.name: v for v in inner_optimizer(self.optimizers[optimizer_name]).variables}
+        stem = path.replace("/", "_")
+        return {
+            "m": np.asarray(slots[f"{stem}_momentum"]),
+            "v": np.asarray(slots[f"{stem}_velocity"]),
+        }
 
     def reduce(self, per_replica: dict) -> dict:
         return {
