@@ -28,6 +28,7 @@ device x N B). ``mixed_precision`` and ``xla`` as described in facegan_tf.traini
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 
 import keras
@@ -35,10 +36,15 @@ import numpy as np
 import tensorflow as tf
 
 from facegan_tf import losses
+from facegan_tf.fileio import read_json
+from facegan_tf.migrate import dcgan_sualab
 from facegan_tf.networks.dcgan import DCGANDiscriminator, DCGANGenerator
+from facegan_tf.training.checkpointing import read_run_info
 from facegan_tf.training.gan_loop import SEED_FIXED_Z, GANLoopTrainer, fixed_z
 from facegan_tf.training.precision import to_float32
 from facegan_tf.training.strategy import STRATEGIES
+
+logger = logging.getLogger(__name__)
 
 KIND = "dcgan"
 Z_DISTRIBUTIONS = ("uniform", "normal")
@@ -194,6 +200,67 @@ class DCGANTrainer(GANLoopTrainer):
             config.seed,
             SEED_FIXED_Z,
         )
+
+    def restore(self, path: str | None = None) -> str:
+        """Restores the latest checkpoint of ``save_dir``; a folder written by
+        ``convert_tf1_checkpoint --kind=dcgan_sualab`` (no run of ours yet) starts from the
+        converted models and, when the conversion kept them, the original's Adam slots and
+        step counts (`restore_converted`)."""
+        folder = self.config.save_dir
+        converted = os.path.join(folder, dcgan_sualab.CONVERSION_FILE)
+        if path is None and read_run_info(folder) is None and os.path.isfile(converted):
+            return self.restore_converted(folder)
+        return super().restore(path)
+
+    def restore_converted(self, folder: str) -> str:
+        """Loads a converted sualab checkpoint (models and Adam state) into this trainer.
+
+        Raises:
+            ValueError: the conversion is of another kind or other widths than the config.
+        """
+        record = read_json(os.path.join(folder, dcgan_sualab.CONVERSION_FILE))
+        if record.get("kind") != dcgan_sualab.KIND:
+            raise ValueError(
+                f"--resume: {folder!r} holds a {record.get('kind')!r} conversion, expected "
+                f"{dcgan_sualab.KIND!r}."
+            )
+        hyper = record.get("hyperparameters", {})
+        flags = {
+            "image_size": ("image_size", self.config.image_size),
+            "z_dim": ("z_dim", self.config.z_dim),
+            "G_FC_layer_channel": ("G_FC_layer_channel", self.config.fc_channels),
+            "G_channel": ("G_channel", self.config.g_channels),
+            "D_channel": ("D_channel", self.config.d_channels),
+        }
+        differing = {
+            flag: (hyper.get(key), value)
+            for key, (flag, value) in flags.items()
+            if hyper.get(key) != value
+        }
+        if differing:
+            raise ValueError(
+                f"--resume: the converted checkpoint in {folder!r} has other widths than the "
+                "flags; pass "
+                + " ".join(f"--{flag}={saved}" for flag, (saved, _) in differing.items())
+                + ". Received: "
+                + ", ".join(f"{flag}={value}" for flag, (_, value) in differing.items())
+            )
+        for name, model in self.models.items():
+            loaded = keras.models.load_model(os.path.join(folder, f"{name}.keras"))
+            model.set_weights(loaded.get_weights())
+        state_path = os.path.join(folder, dcgan_sualab.ADAM_STATE_FILE)
+        if os.path.isfile(state_path):
+            state = dcgan_sualab.read_adam_state_file(state_path)
+            for name in ("generator", "discriminator"):
+                moments = {p: (state[name]["m"][p], state[name]["v"][p]) for p in state[name]["m"]}
+                self.set_adam_state(name, state[name]["iterations"], moments)
+        else:
+            logger.warning(
+                "%s has no %s (converted before it was written): Adam starts fresh.",
+                folder,
+                dcgan_sualab.ADAM_STATE_FILE,
+            )
+        return folder
 
     def build(self):
         config = self.config

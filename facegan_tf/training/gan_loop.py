@@ -332,12 +332,41 @@ class GANLoopTrainer:
             raise KeyError(
                 f"Optimiser {optimizer_name!r} updates no variable {path!r}; its variables: {paths}"
             )
+        first, second = self._adam_slots(optimizer_name, path)
+        return {"m": np.asarray(first), "v": np.asarray(second)}
+
+    def _adam_slots(self, optimizer_name: str, path: str) -> tuple:
+        """Adam's (first, second) moment variables of the variable ``path``; Keras names them
+        ``<path with "/" as "_">_momentum`` and ``..._velocity``."""
         slots = {v.name: v for v in inner_optimizer(self.optimizers[optimizer_name]).variables}
         stem = path.replace("/", "_")
-        return {
-            "m": np.asarray(slots[f"{stem}_momentum"]),
-            "v": np.asarray(slots[f"{stem}_velocity"]),
-        }
+        return slots[f"{stem}_momentum"], slots[f"{stem}_velocity"]
+
+    def set_adam_state(self, optimizer_name: str, iterations: int, moments: dict) -> None:
+        """Sets optimiser ``optimizer_name``'s update count and, for every variable path in
+        ``moments`` (``{path: (m, v)}``), its Adam moments (continuing a legacy run).
+
+        Raises:
+            ValueError: a path is unknown or a moment has another shape.
+        """
+        variables = {v.path: v for v in self.trainable_variables(optimizer_name)}
+        unknown = sorted(set(moments) - set(variables))
+        missing = sorted(set(variables) - set(moments))
+        if unknown or missing:
+            raise ValueError(
+                f"Adam state for {optimizer_name!r} does not fit the model: unknown paths "
+                f"{unknown[:4]}, missing paths {missing[:4]}."
+            )
+        for path, (m, v) in moments.items():
+            first, second = self._adam_slots(optimizer_name, path)
+            for slot, value in ((first, m), (second, v)):
+                if tuple(np.shape(value)) != tuple(slot.shape):
+                    raise ValueError(
+                        f"Adam moment of {path!r} has shape {list(np.shape(value))}, expected "
+                        f"{list(slot.shape)}."
+                    )
+                slot.assign(np.asarray(value, np.float32))
+        inner_optimizer(self.optimizers[optimizer_name]).iterations.assign(int(iterations))
 
     def reduce(self, per_replica: dict) -> dict:
         return {
