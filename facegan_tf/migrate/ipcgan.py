@@ -174,9 +174,7 @@ def build_ipcgan_models(hparams: dict, image_size: int = 128) -> dict[str, keras
             hparams["g_base_filters"], hparams["num_blocks"], hparams["age_groups"], image_size
         ),
         "discriminator": build_discriminator(
-            hparams["d_base_filters"],
-            hparams["d_output_channels"],
-            hparams["age_groups"],
+            hparams["d_base_filters"], hparams["d_output_channels"], hparams["age_groups"],
             image_size,
         ),
     }
@@ -232,39 +230,24 @@ def load(kind: str, path: str, image_size: int = 128, strict_extras: bool = Fals
             pool5_features = checkpoint.shapes["alexnet/fc6/weights"][0]
         input_size = _alexnet_input_size(hparams["conv_filters"], pool5_features)
         hparams["input_size"] = input_size
-        models = {
-            "alexnet": build_alexnet(
-                tuple(hparams["conv_filters"]),
-                hparams["fc_units"],
-                hparams["embedding_units"],
-                hparams["num_identities"],
-                input_size,
-            )
-        }
+        models = {"alexnet": build_alexnet(
+            tuple(hparams["conv_filters"]), hparams["fc_units"], hparams["embedding_units"],
+            hparams["num_identities"], input_size,
+        )}
         sources = weight_sources(models["alexnet"], "alexnet", "alexnet")
-        ignore = (
-            ()
-            if strict_extras
-            else (
-                *OPTIMIZER_IGNORE_PATTERNS,
-                r"alexnet/({})/(weights|biases)".format("|".join(_ALEXNET_AGE)),
-            )
+        ignore = () if strict_extras else (
+            *OPTIMIZER_IGNORE_PATTERNS,
+            r"alexnet/({})/(weights|biases)".format("|".join(_ALEXNET_AGE)),
         )
     else:
         hparams = infer_age_head_hparams(checkpoint)
-        models = {
-            "age_head": build_age_head(
-                hparams["pool5_features"], hparams["fc_units"], hparams["age_groups"]
-            )
-        }
+        models = {"age_head": build_age_head(
+            hparams["pool5_features"], hparams["fc_units"], hparams["age_groups"]
+        )}
         sources = weight_sources(models["age_head"], "alexnet", "age_head")
-        ignore = (
-            ()
-            if strict_extras
-            else (
-                *OPTIMIZER_IGNORE_PATTERNS,
-                r"alexnet/({})/(weights|biases)".format("|".join(_ALEXNET_IDENTITY)),
-            )
+        ignore = () if strict_extras else (
+            *OPTIMIZER_IGNORE_PATTERNS,
+            r"alexnet/({})/(weights|biases)".format("|".join(_ALEXNET_IDENTITY)),
         )
     all_weights = [w for model in models.values() for w in model.weights]
     report = load_strict(checkpoint, sources, all_weights, ignore)
@@ -301,7 +284,9 @@ def convert_ipcgan(kind: str, tf1_checkpoint: str, output_dir: str) -> dict:
             "choose an empty folder. Received: output_dir=" + repr(output_dir)
         )
     models, info = load(kind, tf1_checkpoint)
-    config = {k: v for k, v in info.items() if k not in ("loaded", "ignored", "prefix", "kind")}
+    config = {
+        k: v for k, v in info.items() if k not in ("loaded", "ignored", "prefix", "kind")
+    }
     config["converted_from"] = os.path.abspath(info["prefix"])
     checkpoint = TrainingCheckpoint(output_dir, kind, config, max_to_keep=1, **models)
     saved = checkpoint.save(info["step"] or 0)

@@ -87,15 +87,8 @@ class AgeClassifierConfig:
     xla: bool = False
 
     def __post_init__(self):
-        for name in (
-            "batch_size",
-            "max_steps",
-            "fc_units",
-            "embedding_units",
-            "save_interval",
-            "log_freq",
-            "max_to_keep",
-        ):
+        for name in ("batch_size", "max_steps", "fc_units", "embedding_units", "save_interval",
+                     "log_freq", "max_to_keep"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"--{name} must be a positive integer. Received: {name}={value!r}")
@@ -150,10 +143,8 @@ def load_labelled_faces(config: AgeClassifierConfig) -> LabelledFaces:
     identity_names = tuple(sorted(set(names)))
     index = {name: i for i, name in enumerate(identity_names)}
     return LabelledFaces(
-        tuple(paths),
-        np.asarray(groups, np.int32),
-        np.asarray([index[n] for n in names], np.int32),
-        identity_names,
+        tuple(paths), np.asarray(groups, np.int32),
+        np.asarray([index[n] for n in names], np.int32), identity_names,
     )
 
 
@@ -161,12 +152,8 @@ class AgeClassifierTrainer:
     """Trains `AlexNet` + `AgeClassifierHead`; resumable (the batch of step k depends only on
     (seed, k))."""
 
-    def __init__(
-        self,
-        config: AgeClassifierConfig,
-        faces: LabelledFaces | None = None,
-        strategy: tf.distribute.Strategy | None = None,
-    ):
+    def __init__(self, config: AgeClassifierConfig, faces: LabelledFaces | None = None,
+                 strategy: tf.distribute.Strategy | None = None):
         self.config = config
         self.faces = faces or load_labelled_faces(config)
         self.strategy = strategy or make_strategy(config.strategy)
@@ -182,11 +169,8 @@ class AgeClassifierTrainer:
             keras.utils.set_random_seed(config.seed)
             with precision.dtype_policy(config.mixed_precision):
                 self.alexnet = build_alexnet(
-                    tuple(config.conv_filters),
-                    config.fc_units,
-                    config.embedding_units,
-                    num_identities,
-                    config.input_size,
+                    tuple(config.conv_filters), config.fc_units, config.embedding_units,
+                    num_identities, config.input_size,
                 )
                 self.age_head = build_age_head(features, config.fc_units, config.age_groups)
             self.variables = self.alexnet.trainable_variables + self.age_head.trainable_variables
@@ -221,12 +205,8 @@ class AgeClassifierTrainer:
 
     def _make_checkpoint(self, objects: dict) -> TrainingCheckpoint:
         return TrainingCheckpoint(
-            self._checkpoint_folder,
-            KIND,
-            self._run_config,
-            max_to_keep=self.config.max_to_keep,
-            enabled=self.chief,
-            **objects,
+            self._checkpoint_folder, KIND, self._run_config,
+            max_to_keep=self.config.max_to_keep, enabled=self.chief, **objects,
         )
 
     def batch_indices(self, step: int) -> np.ndarray:
@@ -251,20 +231,14 @@ class AgeClassifierTrainer:
             image = legacy_resize_bilinear(pixels, size)[0] - tf.constant(MEAN_RGB, tf.float32)
             return {"image": image, "group": group, "identity": identity}
 
-        dataset = tf.data.Dataset.from_generator(
-            records,
-            output_signature=(
-                tf.TensorSpec([], tf.string),
-                tf.TensorSpec([], tf.int32),
-                tf.TensorSpec([], tf.int32),
-            ),
-        )
+        dataset = tf.data.Dataset.from_generator(records, output_signature=(
+            tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32),
+        ))
         dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return dataset.batch(self.config.batch_size, drop_remainder=True).prefetch(2)
 
     def _loss_gradients(self, batch):
         """Forward and backward of ``CE(age) + w_id * CE(identity)`` on one replica's batch."""
-
         def average(per_example):
             return tf.nn.compute_average_loss(per_example, global_batch_size=self.config.batch_size)
 
@@ -280,15 +254,10 @@ class AgeClassifierTrainer:
             loss = average(age + self.config.identity_loss_weight * identity)
             scaled_loss = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled_loss, self.variables)
-        correct = tf.cast(
-            tf.equal(tf.argmax(age_logits, -1, output_type=tf.int32), batch["group"]), tf.float32
-        )
-        return gradients, {
-            "loss": loss,
-            "age_loss": average(age),
-            "identity_loss": average(identity),
-            "age_accuracy": average(correct),
-        }
+        correct = tf.cast(tf.equal(tf.argmax(age_logits, -1, output_type=tf.int32),
+                                   batch["group"]), tf.float32)
+        return gradients, {"loss": loss, "age_loss": average(age),
+                           "identity_loss": average(identity), "age_accuracy": average(correct)}
 
     def _step_fn(self, batch):
         gradients, values = self._gradients(batch)
@@ -350,12 +319,10 @@ class AgeClassifierTrainer:
         config = self.config
         start = int(self.step.numpy())
         remaining = max(config.max_steps - start, 0)
-        stats = StatsWriter(
-            config.log_dir or os.path.join(config.checkpoint_dir, "logs"), enabled=self.chief
-        )
-        bar = ProgressBar(
-            remaining, label="age classifier", unit="step", enabled=self.chief and progress
-        )
+        stats = StatsWriter(config.log_dir or os.path.join(config.checkpoint_dir, "logs"),
+                            enabled=self.chief)
+        bar = ProgressBar(remaining, label="age classifier", unit="step",
+                          enabled=self.chief and progress)
         started, last = time.perf_counter(), {}
         current_step = lambda: int(self.step.numpy())  # noqa: E731
         if remaining:
@@ -384,12 +351,8 @@ class AgeClassifierTrainer:
         if self.chief:
             self.export_models()
         stats.close()
-        return {
-            "step": step,
-            "seconds": time.perf_counter() - started,
-            "losses": last,
-            "checkpoint": tf.train.latest_checkpoint(config.checkpoint_dir),
-        }
+        return {"step": step, "seconds": time.perf_counter() - started, "losses": last,
+                "checkpoint": tf.train.latest_checkpoint(config.checkpoint_dir)}
 
 
 def existing_run(directory: str) -> dict | None:

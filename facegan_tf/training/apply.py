@@ -167,15 +167,15 @@ def apply_to_images(
                     image = to_uint8(outputs[group][index])
                     if keep_aspect:
                         image = resize_uint8(image, pixels.shape[0], pixels.shape[1])
-                    name = (
-                        f"{stem}_group{group}.png"
-                        if group is not None
-                        else (f"{direction}_{stem}.png")
+                    name = f"{stem}_group{group}.png" if group is not None else (
+                        f"{direction}_{stem}.png"
                     )
                     target = os.path.join(output_dir, name)
                     save_image_atomic(target, image)
                     written.append(target)
-                rows.append({"input": path, "size": list(pixels.shape[:2]), "outputs": written})
+                rows.append(
+                    {"input": path, "size": list(pixels.shape[:2]), "outputs": written}
+                )
         bar.update(len(paths[start : start + batch_size]))
     bar.close()
     order = {path: i for i, path in enumerate(paths)}
@@ -250,14 +250,7 @@ def apply_generator(
     if model.kind in IMAGE_KINDS:
         paths = collect_sources(source)
         result = apply_to_images(
-            model,
-            paths,
-            output_dir,
-            side,
-            direction,
-            age_groups,
-            batch_size,
-            keep_aspect,
+            model, paths, output_dir, side, direction, age_groups, batch_size, keep_aspect,
             progress,
         )
         if model.kind == "ipcgan":
@@ -271,21 +264,12 @@ def apply_generator(
         ]
         options = {"direction": direction, "keep_aspect": keep_aspect, "image_size": side}
         if model.kind == "ipcgan":
-            options = {
-                "age_groups": result["groups"],
-                "keep_aspect": keep_aspect,
-                "image_size": side,
-            }
+            options = {"age_groups": result["groups"], "keep_aspect": keep_aspect,
+                       "image_size": side}
     else:
         result = sample_latent(
-            model,
-            output_dir,
-            num_samples,
-            class_label,
-            batch_size,
-            seed,
-            info.get("z_distribution", "normal"),
-            progress,
+            model, output_dir, num_samples, class_label, batch_size, seed,
+            info.get("z_distribution", "normal"), progress,
         )
         columns = ["sample"]
         table = [row["outputs"] for row in result["rows"]]

@@ -613,7 +613,6 @@ class CycleGANTrainer:
             return
         g_a2b = self.models["generator_a2b"]
         g_b2a = self.models["generator_b2a"]
-
         def run(model, images):
             return np.asarray(model(images, training=False), np.float32)
 

@@ -42,7 +42,9 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.step = step
         self.checkpoint = checkpoint
         where = f"saved {checkpoint!r}" if checkpoint else "nothing was saved"
-        super().__init__(f"interrupted at step {step}; {where}. Resume with --continue_train.")
+        super().__init__(
+            f"interrupted at step {step}; {where}. Resume with --continue_train."
+        )
 
 
 def non_finite_names(losses: Mapping[str, object]) -> list[str]:

@@ -75,11 +75,7 @@ logger = logging.getLogger(__name__)
 KIND = "ipcgan"
 #: Config fields that fix the variables of G and D.
 ARCHITECTURE_FIELDS = (
-    "g_base_filters",
-    "num_blocks",
-    "age_groups",
-    "d_base_filters",
-    "d_output_channels",
+    "g_base_filters", "num_blocks", "age_groups", "d_base_filters", "d_output_channels",
 )
 
 
@@ -127,17 +123,9 @@ class IPCGANConfig:
 
     def __post_init__(self):
         positive = (
-            "batch_size",
-            "image_size",
-            "max_steps",
-            "g_base_filters",
-            "d_base_filters",
-            "d_output_channels",
-            "alexnet_fc_units",
-            "val_interval",
-            "save_interval",
-            "log_freq",
-            "max_to_keep",
+            "batch_size", "image_size", "max_steps", "g_base_filters", "d_base_filters",
+            "d_output_channels", "alexnet_fc_units", "val_interval", "save_interval",
+            "log_freq", "max_to_keep",
         )
         for name in positive:
             value = getattr(self, name)
@@ -188,18 +176,12 @@ def build_ipcgan_models(config: IPCGANConfig) -> dict[str, keras.Model]:
     """Generator and discriminator of a run, built."""
     return {
         "generator": build_generator(
-            config.g_base_filters,
-            config.num_blocks,
-            config.age_groups,
-            config.image_size,
+            config.g_base_filters, config.num_blocks, config.age_groups, config.image_size,
             config.synchronized_bn,
         ),
         "discriminator": build_discriminator(
-            config.d_base_filters,
-            config.d_output_channels,
-            config.age_groups,
-            config.image_size,
-            config.synchronized_bn,
+            config.d_base_filters, config.d_output_channels, config.age_groups,
+            config.image_size, config.synchronized_bn,
         ),
     }
 
@@ -233,18 +215,14 @@ def load_pretrained(path: str, which: str) -> keras.Model:
             )
         if which == "alexnet":
             model = build_alexnet(
-                tuple(config["conv_filters"]),
-                config["fc_units"],
-                config["embedding_units"],
-                config["num_identities"],
-                config.get("input_size", 227),
+                tuple(config["conv_filters"]), config["fc_units"], config["embedding_units"],
+                config["num_identities"], config.get("input_size", 227),
             )
         else:
             model = build_age_head(
                 config.get("pool5_features")
                 or pool5_size(tuple(config["conv_filters"]), config.get("input_size", 227)),
-                config.get("age_fc_units", config.get("fc_units")),
-                config["age_groups"],
+                config.get("age_fc_units", config.get("fc_units")), config["age_groups"],
             )
         latest = tf.train.latest_checkpoint(path)
         if latest is None:
@@ -264,9 +242,7 @@ def load_pretrained(path: str, which: str) -> keras.Model:
 
 def _adam(config: IPCGANConfig) -> keras.optimizers.Adam:
     return keras.optimizers.Adam(
-        learning_rate=config.learning_rate,
-        beta_1=config.beta1,
-        beta_2=0.999,
+        learning_rate=config.learning_rate, beta_1=config.beta1, beta_2=0.999,
         epsilon=config.adam_epsilon,
     )
 
@@ -335,12 +311,8 @@ class IPCGANTrainer:
 
     def _make_checkpoint(self, objects: dict) -> TrainingCheckpoint:
         return TrainingCheckpoint(
-            self._checkpoint_folder,
-            KIND,
-            self.config.to_dict(),
-            max_to_keep=self.config.max_to_keep,
-            enabled=self.chief,
-            **objects,
+            self._checkpoint_folder, KIND, self.config.to_dict(),
+            max_to_keep=self.config.max_to_keep, enabled=self.chief, **objects,
         )
 
     def _auxiliary(self, which: str):
@@ -367,16 +339,12 @@ class IPCGANTrainer:
             return model, False
         logger.warning(
             "No --%s given: the frozen %s is randomly initialised (smoke tests and demos only).",
-            "alexnet_pretrained_model" if which == "alexnet" else "age_pretrained_model",
-            which,
+            "alexnet_pretrained_model" if which == "alexnet" else "age_pretrained_model", which,
         )
         keras.utils.set_random_seed(config.seed + (1 if which == "alexnet" else 2))
         if which == "alexnet":
             return build_alexnet(
-                tuple(config.alexnet_conv_filters),
-                config.alexnet_fc_units,
-                256,
-                2000,
+                tuple(config.alexnet_conv_filters), config.alexnet_fc_units, 256, 2000,
                 config.alexnet_input_size,
             ), True
         features = pool5_size(tuple(config.alexnet_conv_filters), config.alexnet_input_size)
@@ -445,16 +413,9 @@ class IPCGANTrainer:
             fake = as32(generator([batch["source"], cond_g], training=True))
             d_fake = as32(discriminator([fake, cond_true], training=True))
             terms = losses.ipcgan_generator_losses(
-                fake,
-                d_fake,
-                source_features,
-                batch["true_group"],
-                self._features,
-                self._age_logits,
-                config.gan_loss_weight,
-                config.fea_loss_weight,
-                config.age_loss_weight,
-                config.alexnet_input_size,
+                fake, d_fake, source_features, batch["true_group"], self._features,
+                self._age_logits, config.gan_loss_weight, config.fea_loss_weight,
+                config.age_loss_weight, config.alexnet_input_size,
             )
             g_loss = self._average(terms["total"])
             scaled_loss = self.g_optimizer.scale_loss(g_loss)
@@ -513,9 +474,8 @@ class IPCGANTrainer:
             wanted = self.config.architecture()
             differing = {k: (saved[k], wanted[k]) for k in saved if saved[k] != wanted[k]}
             if differing:
-                details = ", ".join(
-                    f"{k}: checkpoint {a!r} vs flags {b!r}" for k, (a, b) in differing.items()
-                )
+                details = ", ".join(f"{k}: checkpoint {a!r} vs flags {b!r}"
+                                    for k, (a, b) in differing.items())
                 raise ValueError(
                     f"The checkpoint in {self.config.checkpoint_dir!r} was made with other "
                     f"widths ({details}). Use the same flags or another --checkpoint_dir."
@@ -549,9 +509,7 @@ class IPCGANTrainer:
 
     # ------------------------------------------------------------------------ loop
     def fit(
-        self,
-        lists: IPCGANLists | None = None,
-        progress: bool = True,
+        self, lists: IPCGANLists | None = None, progress: bool = True,
         until_step: int | None = None,
     ) -> dict:
         """Trains until ``max_steps`` (or ``until_step``, if smaller); writes stats, samples
@@ -560,13 +518,8 @@ class IPCGANTrainer:
         last_step = min(config.max_steps, until_step or config.max_steps)
         if lists is None:
             lists = load_ipcgan_lists(
-                config.list_dir,
-                config.image_root,
-                config.age_groups,
-                "train",
-                config.source_file,
-                config.label_pair_file,
-                config.seed,
+                config.list_dir, config.image_root, config.age_groups, "train",
+                config.source_file, config.label_pair_file, config.seed,
             )
         if lists.age_groups != config.age_groups:
             raise ValueError(
@@ -599,14 +552,11 @@ class IPCGANTrainer:
                         if step % config.log_freq == 0 or step == last_step or step == start + 1:
                             last = losses_now
                             unweighted = self.unweighted(losses_now)
-                            stats.write(
-                                step,
-                                {
-                                    **{f"Loss/{k}": v for k, v in last.items()},
-                                    **{f"Unweighted/{k}": v for k, v in unweighted.items()},
-                                    "images_per_second": self.global_batch / max(seconds, 1e-9),
-                                },
-                            )
+                            stats.write(step, {
+                                **{f"Loss/{k}": v for k, v in last.items()},
+                                **{f"Unweighted/{k}": v for k, v in unweighted.items()},
+                                "images_per_second": self.global_batch / max(seconds, 1e-9),
+                            })
                         bar.update(1, d=losses_now["d_loss"], g=losses_now["g_loss"])
                         if step % config.val_interval == 0:
                             self.write_samples(sample_sources, step, stats)
@@ -640,8 +590,7 @@ class IPCGANTrainer:
         images = []
         for path in lists.sources[:count]:
             small, _ = source_images(
-                tf.constant(read_image(path)),
-                self.config.image_size,
+                tf.constant(read_image(path)), self.config.image_size,
                 self.config.alexnet_input_size,
             )
             images.append(small.numpy())
@@ -663,14 +612,12 @@ class IPCGANTrainer:
         rows = -(-count // cols)
         scale = max(1, 128 // config.image_size)
         pixels = np.clip(sources + np.asarray(losses.IPCGAN_MEAN_RGB, np.float32), 0, 255)
-        save_grid(
-            os.path.join(folder, "source.png"), np.round(pixels).astype(np.uint8), rows, cols, scale
-        )
+        save_grid(os.path.join(folder, "source.png"), np.round(pixels).astype(np.uint8),
+                  rows, cols, scale)
         images = {"samples/source": pixels / 127.5 - 1.0}
         for group in range(config.age_groups):
-            condition = condition_batch(
-                np.full([count], group), config.age_groups, config.image_size
-            )
+            condition = condition_batch(np.full([count], group), config.age_groups,
+                                        config.image_size)
             output = np.asarray(
                 generator([sources, condition], training=True, update_statistics=False),
                 np.float32,
@@ -688,10 +635,8 @@ class IPCGANTrainer:
             ["source"] + [f"group {g}" for g in range(config.age_groups)],
             [
                 [os.path.join(config.sample_dir, str(s), "source.png")]
-                + [
-                    os.path.join(config.sample_dir, str(s), f"test_{g}.png")
-                    for g in range(config.age_groups)
-                ]
+                + [os.path.join(config.sample_dir, str(s), f"test_{g}.png")
+                   for g in range(config.age_groups)]
                 for s in steps
             ],
             captions=[f"step {s}" for s in steps],

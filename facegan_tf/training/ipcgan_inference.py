@@ -74,10 +74,8 @@ def load_ipcgan_models(checkpoint_dir: str, image_size: int = 128) -> tuple[dict
 
             config = info["config"]
             widths = {
-                "g_base_filters": config["g_base_filters"],
-                "num_blocks": config["num_blocks"],
-                "age_groups": config["age_groups"],
-                "d_base_filters": config["d_base_filters"],
+                "g_base_filters": config["g_base_filters"], "num_blocks": config["num_blocks"],
+                "age_groups": config["age_groups"], "d_base_filters": config["d_base_filters"],
                 "d_output_channels": config["d_output_channels"],
             }
             models = build_from_widths(widths, config.get("image_size", image_size))
@@ -106,9 +104,7 @@ def load_test_image(path: str, image_size: int = 128) -> np.ndarray:
     pixels = read_image(path)
     if pixels.shape[:2] != (image_size, image_size):
         resized = tf.image.resize(
-            tf.constant(pixels, tf.float32),
-            (image_size, image_size),
-            method="bilinear",
+            tf.constant(pixels, tf.float32), (image_size, image_size), method="bilinear",
             antialias=False,
         )
         pixels = np.clip(np.round(resized.numpy()), 0, 255).astype(np.uint8)
@@ -177,7 +173,9 @@ def age_folder(
 
     @tf.function(reduce_retracing=True)
     def run(batch, condition, batch_statistics):
-        return generator([batch, condition], training=batch_statistics, update_statistics=False)[0]
+        return generator(
+            [batch, condition], training=batch_statistics, update_statistics=False
+        )[0]
 
     written, rows, captions = [], [], []
     bar = ProgressBar(len(test_paths), label=f"test ({mode})", unit="img", enabled=progress)
@@ -202,10 +200,8 @@ def age_folder(
         bar.update(1)
     bar.close()
     index = write_gallery(
-        os.path.join(save_dir, "index.html"),
-        f"IPCGAN test results ({mode} mode)",
-        ["input"] + [f"group {g}" for g in target_groups],
-        rows,
-        captions=captions,
+        os.path.join(save_dir, "index.html"), f"IPCGAN test results ({mode} mode)",
+        ["input"] + [f"group {g}" for g in target_groups], rows, captions=captions,
     )
     return {"written": written, "index": index}
+
