@@ -278,6 +278,12 @@ class ConditionalGANTrainer(GANLoopTrainer):
             count, config.z_dim, config.z_distribution, config.seed, SEED_FIXED_Z
         )
 
+    def checkpoint_extras(self) -> dict:
+        # cwgan_gp reports the last G update's loss on critic-only steps; a resumed run
+        # reports the same value.
+        self._last_g_loss = tf.Variable(0.0, trainable=False, name="last_g_loss")
+        return {"last_g_loss": self._last_g_loss}
+
     @property
     def class_names(self) -> tuple[str, ...]:
         return self.config.class_names or tuple(str(i) for i in range(self.config.num_classes))
@@ -502,9 +508,9 @@ class ConditionalGANTrainer(GANLoopTrainer):
             values.update(
                 self._compile("generator", self._wgan_generator_step, False)(batch, given)
             )
-            self._last_g_loss = values["g_loss"]
+            self._last_g_loss.assign(values["g_loss"])
         else:
-            values["g_loss"] = getattr(self, "_last_g_loss", tf.constant(0.0))
+            values["g_loss"] = self._last_g_loss.read_value()
         return values
 
     # -------------------------------------------------------------------------- samples

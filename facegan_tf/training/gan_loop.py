@@ -177,7 +177,9 @@ class GANLoopTrainer:
             self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
             self.batch_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="batch")
             self.best_fid = tf.Variable(math.inf, dtype=tf.float64, trainable=False, name="best")
+            extras = self.checkpoint_extras()
         objects = dict(
+            **extras,
             step=self.step,
             epoch=self.epoch,
             batch_in_epoch=self.batch_in_epoch,
@@ -210,6 +212,11 @@ class GANLoopTrainer:
     def build(self) -> tuple[dict, dict]:
         """Returns ({name: model}, {name: optimizer}); called inside the strategy scope."""
         raise NotImplementedError
+
+    def checkpoint_extras(self) -> dict:
+        """Further state to checkpoint ({name: trackable}); created inside the strategy
+        scope."""
+        return {}
 
     def trainable_variables(self, optimizer_name: str) -> list:
         """Variables updated by optimizer ``optimizer_name`` (``generator``/``discriminator``)."""
