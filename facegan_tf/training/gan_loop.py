@@ -479,6 +479,10 @@ class GANLoopTrainer:
                 ):
                     self.write_epoch_samples(int(self.epoch.numpy()), int(self.step.numpy()))
                     self.save()
+                    if self.chief:  # the loss records of the steps since the last epoch end
+                        write_json_atomic(
+                            os.path.join(config.save_dir, "history.json"), self.history
+                        )
         finally:
             bar.close()
             self._stats = None
