@@ -20,6 +20,11 @@ Order of one step for ``cgan``, ``cdcgan`` and ``acgan`` (the mask project's): g
 update with random labels c ~ U{0..K-1} first, then the discriminator update on the real
 batch with its labels and on the (pre-update) fakes with c; L_D = (real + fake) / 2.
 
+Batch norm follows PyTorch, as the mask project's modules (`MovingStatsBatchNormalization`
+rule ``"pytorch"``: unbiased running variance, PyTorch momentum 0.1 = Keras 0.9). Per step
+G's statistics are updated by G(z, c) of the G update, D's by D(G(z, c)) of the G update and
+then by the real and the fake batch of the D update, the project's order.
+
 z, the fake labels c and the penalty's alpha are drawn for the global batch from
 (seed, purpose, step) and sliced per replica (facegan_tf.training.gan_loop), so N replicas x B
 see the draws of one device x N B. Distribution, ``sync_batch_norm``, ``mixed_precision`` and
