@@ -271,3 +271,46 @@ def test_sample_grids_are_also_tensorboard_images(dcgan_run):
     png = np.asarray(Image.open(pngs[0]))
     grid_size = (png.shape[0] // 4, png.shape[1] // 4)  # the PNG is enlarged 4x (16 px)
     assert all(shape[:2] == grid_size for shape in images.values()), (images, png.shape)
+
+
+@pytest.mark.parametrize("model", ["dcgan", "acgan", "cwgan_gp"])
+def test_given_latents_replace_the_draws(model, tmp_path):
+    """train_step(batch, z=..., labels=..., alpha=...) with the values the trainer would draw
+    equals train_step(batch); other values give another step."""
+    from facegan_tf.training.gan_loop import SEED_ALPHA, SEED_LABELS, SEED_Z, step_seed
+
+    def make(folder):
+        if model == "dcgan":
+            return DCGANTrainer(tiny_dcgan_config(tmp_path / folder, 0))
+        return ConditionalGANTrainer(tiny_cgan_config(model, tmp_path / folder, batch_size=8))
+
+    drawn, given, other = make("drawn"), make("given"), make("other")
+    rows, z_dim = drawn.global_batch, drawn.config.z_dim
+    rng = np.random.default_rng(0)
+    batch = {
+        "image": rng.uniform(-1, 1, (rows, SIZE, SIZE, 3)).astype(np.float32),
+        "label": rng.integers(0, 2, rows).astype(np.int32),
+    }
+    uniform = drawn.config.z_distribution == "uniform"
+    seed = step_seed(0, SEED_Z, 1)
+    z = (
+        tf.random.stateless_uniform((rows, z_dim), seed, minval=-1.0, maxval=1.0)
+        if uniform
+        else tf.random.stateless_normal((rows, z_dim), seed)
+    ).numpy()
+    extra = {}
+    if model == "acgan":
+        extra["labels"] = tf.random.stateless_uniform(
+            (rows,), step_seed(0, SEED_LABELS, 1), minval=0, maxval=2, dtype=tf.int32
+        ).numpy()
+    if model == "cwgan_gp":
+        extra["alpha"] = tf.random.stateless_uniform((rows,), step_seed(0, SEED_ALPHA, 1)).numpy()
+    expected = {k: float(v) for k, v in drawn.train_step(batch).items()}
+    got = {k: float(v) for k, v in given.train_step(batch, z=z, **extra).items()}
+    assert got == expected
+    for a, b in zip(drawn.models["generator"].weights, given.models["generator"].weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    changed = {k: float(v) for k, v in other.train_step(batch, z=-z, **extra).items()}
+    assert changed["d_loss"] != expected["d_loss"]
+    with pytest.raises(ValueError, match=r"z of shape \[8, 8\].*Received: z.shape=\[4, 8\]"):
+        given.train_step(batch, z=z[:4])
