@@ -253,3 +253,155 @@ def condition_maps(labels, num_classes: int, height: int, width: int):
     one_hot = ops.one_hot(ops.cast(labels, "int32"), num_classes)
     one_hot = ops.reshape(one_hot, (-1, 1, 1, num_classes))
     return ops.tile(one_hot, (1, height, width, 1))
+
+
+#: TF1's ``tf.nn.fused_batch_norm`` raises any smaller epsilon to this value (a cuDNN limit).
+TF1_FUSED_MIN_EPSILON = 1.001e-5
+MOVING_STATS_RULES = ("tf1_fused", "pytorch")
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MovingStatsBatchNormalization(keras.layers.BatchNormalization):
+    """Batch normalisation (Ioffe & Szegedy, 2015) with the originals' moving statistics.
+
+    In training mode the output is ``gamma * (x - mean) / sqrt(var + epsilon) + beta`` with
+    the batch mean and the **biased** batch variance over every axis but the last (the
+    channels). Unlike Keras' `BatchNormalization`, the variance averaged into
+    ``moving_variance`` is the **unbiased** one, var * n / (n - 1) with n the number of
+    values per channel (B * H * W), as TF1's fused kernel and PyTorch do. Two update rules:
+
+    * ``"tf1_fused"`` (TF1 ``tf.layers.batch_normalization(fused=True)``, sualab DCGAN):
+      ``m <- m - (m - x) * decay`` with ``decay = float32(1) - float32(momentum)``, and an
+      epsilon of at least 1.001e-5 in training and inference (``tf.nn.fused_batch_norm``
+      raises smaller values). Without ``synchronized`` the batch moments come from the same
+      kernel, ``FusedBatchNormV3``.
+    * ``"pytorch"`` (``torch.nn.BatchNorm1d/2d``): ``m <- momentum * m + (1 - momentum) * x``,
+      where Keras' ``momentum`` 0.9 is PyTorch's ``momentum`` 0.1; epsilon as given.
+
+    Inference mode normalises with ``moving_mean`` and ``moving_variance``. Weights, their
+    names and order (``gamma``, ``beta``, ``moving_mean``, ``moving_variance``) and every
+    other argument are those of `keras.layers.BatchNormalization`; ``synchronized=True``
+    takes the moments over all replicas of a `tf.distribute` strategy (n is then the global
+    count). Statistics are computed in float32 under mixed precision. ``renorm`` and masks
+    are not supported; the channel axis must be the last.
+
+    Args:
+        update_rule: ``"tf1_fused"`` or ``"pytorch"``.
+        **kwargs: arguments of `keras.layers.BatchNormalization`.
+    """
+
+    def __init__(self, update_rule: str = "tf1_fused", **kwargs):
+        super().__init__(**kwargs)
+        if update_rule not in MOVING_STATS_RULES:
+            raise ValueError(
+                f"`update_rule` must be one of {MOVING_STATS_RULES}. "
+                f"Received: update_rule={update_rule!r}"
+            )
+        if self.renorm:
+            raise ValueError(
+                "MovingStatsBatchNormalization does not support batch renormalisation. "
+                "Received: renorm=True"
+            )
+        if self.axis != -1:
+            raise ValueError(
+                "MovingStatsBatchNormalization normalises the last axis (channels last). "
+                f"Received: axis={self.axis}"
+            )
+        self.update_rule = update_rule
+
+    @property
+    def effective_epsilon(self) -> float:
+        """The epsilon the normalisation uses (TF1's fused kernel raises it to 1.001e-5)."""
+        if self.update_rule == "tf1_fused":
+            return max(self.epsilon, TF1_FUSED_MIN_EPSILON)
+        return self.epsilon
+
+    def _affine(self, dtype):
+        channels = self.moving_mean.shape[0]
+        gamma = ops.cast(self.gamma, dtype) if self.scale else ops.ones((channels,), dtype)
+        beta = ops.cast(self.beta, dtype) if self.center else ops.zeros((channels,), dtype)
+        return gamma, beta
+
+    def _fused(self, x, gamma, beta, training: bool):
+        """TF's ``FusedBatchNormV3`` on x [..., C] (viewed as NHWC); in training it returns
+        the batch mean and the unbiased batch variance."""
+        import tensorflow as tf
+
+        shape = tf.shape(x)
+        channels = self.moving_mean.shape[0]
+        if len(x.shape) == 4:
+            x4 = x
+        else:
+            x4 = tf.reshape(x, (-1, 1, 1, channels))
+        if training:
+            mean, variance = tf.zeros((0,), x.dtype), tf.zeros((0,), x.dtype)
+        else:
+            mean = ops.cast(self.moving_mean, x.dtype)
+            variance = ops.cast(self.moving_variance, x.dtype)
+        result = tf.raw_ops.FusedBatchNormV3(
+            x=x4,
+            scale=gamma,
+            offset=beta,
+            mean=mean,
+            variance=variance,
+            epsilon=self.effective_epsilon,
+            exponential_avg_factor=1.0,
+            data_format="NHWC",
+            is_training=training,
+        )
+        y = result.y if len(x.shape) == 4 else tf.reshape(result.y, shape)
+        return y, result.batch_mean, result.batch_variance
+
+    def _synchronized_moments(self, x):
+        """Mean, biased and unbiased variance over all replicas."""
+        import tensorflow as tf
+
+        axes = list(range(len(x.shape) - 1))
+        mean, variance = ops.moments(x, axes=axes, synchronized=True)
+        count = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), x.dtype)
+        context = tf.distribute.get_replica_context()
+        if context is not None:
+            count = count * context.num_replicas_in_sync
+        return mean, variance, variance * count / tf.maximum(count - 1.0, 1.0)
+
+    def _update(self, variable, value):
+        value = ops.cast(value, variable.dtype)
+        if self.update_rule == "tf1_fused":
+            decay = ops.subtract(
+                ops.convert_to_tensor(1.0, "float32"),
+                ops.convert_to_tensor(self.momentum, "float32"),
+            )
+            variable.assign_sub((variable - value) * decay)
+        else:
+            variable.assign(variable * self.momentum + value * (1.0 - self.momentum))
+
+    def call(self, inputs, training=None, mask=None):
+        if mask is not None:
+            raise ValueError("MovingStatsBatchNormalization does not support masks.")
+        input_dtype = inputs.dtype
+        x = ops.cast(inputs, "float32")
+        gamma, beta = self._affine(x.dtype)
+        if training and self.trainable:
+            if self.synchronized:
+                mean, variance, unbiased = self._synchronized_moments(x)
+                outputs = (x - mean) * ops.rsqrt(variance + self.effective_epsilon) * gamma + beta
+            else:
+                outputs, mean, unbiased = self._fused(x, gamma, beta, training=True)
+            self._update(self.moving_mean, ops.stop_gradient(mean))
+            self._update(self.moving_variance, ops.stop_gradient(unbiased))
+        elif self.update_rule == "tf1_fused":
+            outputs, _, _ = self._fused(x, gamma, beta, training=False)
+        else:
+            outputs = ops.batch_normalization(
+                x,
+                ops.cast(self.moving_mean, x.dtype),
+                ops.cast(self.moving_variance, x.dtype),
+                axis=-1,
+                offset=beta,
+                scale=gamma,
+                epsilon=self.effective_epsilon,
+            )
+        return ops.cast(outputs, input_dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "update_rule": self.update_rule}

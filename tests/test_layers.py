@@ -150,3 +150,92 @@ def test_forward_grad_conv2d_under_onednn_uses_tensorflows_own_gradients(monkeyp
     off = _gradient_op_types(layer, x, False, monkeypatch)
     assert "Conv2DBackpropFilter" in on
     assert "Conv2DBackpropFilter" not in off
+
+
+def numpy_moving_update(moving, batch_value, momentum, rule):
+    """The originals' moving-average rules, in float32: TF1 ``m - (m - x) * (1 - momentum)``
+    (float32 decay), PyTorch ``(1 - p) m + p x`` with p = 1 - momentum."""
+    moving = np.float32(moving)
+    batch_value = np.float32(batch_value)
+    if rule == "tf1_fused":
+        decay = np.float32(1) - np.float32(momentum)
+        return moving - (moving - batch_value) * decay
+    return moving * np.float32(momentum) + batch_value * np.float32(1 - momentum)
+
+
+@pytest.mark.parametrize("rule", ["tf1_fused", "pytorch"])
+@pytest.mark.parametrize("shape", [(4, 3, 5, 6), (8, 6)])
+@pytest.mark.parametrize("synchronized", [False, True])
+def test_moving_stats_batch_norm_matches_numpy(rule, shape, synchronized):
+    """Training output with the biased batch variance; moving variance with the unbiased one,
+    var * n / (n - 1), n = values per channel; two updates in a row."""
+    from facegan_tf.layers import MovingStatsBatchNormalization
+
+    rng = np.random.default_rng(4)
+    layer = MovingStatsBatchNormalization(
+        update_rule=rule, momentum=0.9, epsilon=1e-5, synchronized=synchronized
+    )
+    layer.build(shape)
+    gamma = rng.uniform(0.5, 1.5, shape[-1]).astype(np.float32)
+    beta = rng.normal(0, 0.1, shape[-1]).astype(np.float32)
+    layer.gamma.assign(gamma)
+    layer.beta.assign(beta)
+    mean_ref = np.zeros(shape[-1], np.float32)
+    var_ref = np.ones(shape[-1], np.float32)
+    for _ in range(2):
+        x = rng.normal(0.5, 2.0, shape).astype(np.float32)
+        out = np.asarray(layer(x, training=True))
+        axes = tuple(range(len(shape) - 1))
+        xd = x.astype(np.float64)
+        mean, var = xd.mean(axis=axes), xd.var(axis=axes)
+        eps = 1.001e-5 if rule == "tf1_fused" else 1e-5
+        np.testing.assert_allclose(out, gamma * (xd - mean) / np.sqrt(var + eps) + beta, atol=2e-5)
+        n = x.size // shape[-1]
+        mean_ref = numpy_moving_update(mean_ref, mean, 0.9, rule)
+        var_ref = numpy_moving_update(var_ref, var * n / (n - 1), 0.9, rule)
+        np.testing.assert_allclose(layer.moving_mean.numpy(), mean_ref, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(layer.moving_variance.numpy(), var_ref, rtol=1e-6, atol=1e-7)
+    # Keras' BatchNormalization averages the biased variance: a different moving variance.
+    assert np.abs(var_ref - numpy_moving_update(1.0, var, 0.9, rule)).max() > 1e-3
+    inference = np.asarray(layer(x, training=False))
+    expected = gamma * (xd - mean_ref) / np.sqrt(var_ref.astype(np.float64) + eps) + beta
+    np.testing.assert_allclose(inference, expected, atol=2e-5)
+
+
+def test_moving_stats_batch_norm_raises_epsilon_like_tf1_fused():
+    """TF1's fused kernel uses max(epsilon, 1.001e-5); PyTorch keeps the given value."""
+    from facegan_tf.layers import MovingStatsBatchNormalization
+
+    x = np.random.default_rng(5).normal(0.0, 1e-3, (4, 2, 2, 3)).astype(np.float32)
+    outputs = {}
+    for rule in ("tf1_fused", "pytorch"):
+        layer = MovingStatsBatchNormalization(update_rule=rule, epsilon=1e-8)
+        outputs[rule] = np.asarray(layer(x, training=True))
+        assert layer.effective_epsilon == (1.001e-5 if rule == "tf1_fused" else 1e-8)
+    xd = x.astype(np.float64)
+    mean, var = xd.mean(axis=(0, 1, 2)), xd.var(axis=(0, 1, 2))
+    for rule, eps in (("tf1_fused", 1.001e-5), ("pytorch", 1e-8)):
+        np.testing.assert_allclose(outputs[rule], (xd - mean) / np.sqrt(var + eps), rtol=2e-3)
+    assert np.abs(outputs["tf1_fused"] - outputs["pytorch"]).max() > 0.1
+
+
+def test_moving_stats_batch_norm_weights_config_and_file(tmp_path):
+    from facegan_tf.layers import MovingStatsBatchNormalization
+
+    layer = MovingStatsBatchNormalization(update_rule="pytorch", momentum=0.8, epsilon=0.8)
+    layer.build((2, 4, 4, 3))
+    assert [w.name for w in layer.weights] == ["gamma", "beta", "moving_mean", "moving_variance"]
+    assert isinstance(layer, keras.layers.BatchNormalization)
+    clone = MovingStatsBatchNormalization.from_config(layer.get_config())
+    assert (clone.update_rule, clone.momentum, clone.epsilon) == ("pytorch", 0.8, 0.8)
+    inputs = keras.Input((4, 4, 3))
+    model = keras.Model(inputs, MovingStatsBatchNormalization()(inputs))
+    model.layers[-1].moving_mean.assign([0.5, -1.0, 2.0])
+    path = str(tmp_path / "bn.keras")
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    assert isinstance(reloaded.layers[-1], MovingStatsBatchNormalization)
+    data = np.random.default_rng(6).normal(size=(2, 4, 4, 3)).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(reloaded(data)), np.asarray(model(data)))
+    with pytest.raises(ValueError, match="update_rule"):
+        MovingStatsBatchNormalization(update_rule="keras")

@@ -4,6 +4,8 @@ Examples:
     python tools/train_dcgan.py --demo
     python tools/train_dcgan.py --data_dir=data/FFHQ/thumbnails128x128 --save_dir=runs/dcgan
     python tools/train_dcgan.py --save_dir=runs/dcgan --resume
+    python tools/train_dcgan.py --save_dir=<convert_tf1_checkpoint --kind=dcgan_sualab output> \
+        --resume --G_FC_layer_channel=512 --G_channel=64 --D_channel=64
 """
 
 from __future__ import annotations
@@ -52,6 +54,13 @@ flags.DEFINE_integer(
 flags.DEFINE_integer("D_channel", 64, "D base width (convs 1x, 2x, 4x, 8x).", lower_bound=1)
 flags.DEFINE_integer(
     "g_steps_per_d", 2, "Generator updates per discriminator update (sualab 2).", lower_bound=1
+)
+flags.DEFINE_bool(
+    "d_stats_in_g_updates",
+    True,
+    "Each G update also runs D in training mode on the real batch, as the original's "
+    "batch-norm update ops do (D's moving statistics: 6 updates per step). "
+    "--nod_stats_in_g_updates: only the passes each update needs (4).",
 )
 flags.DEFINE_integer(
     "eval_sample_size", 10000, "Generated images per FID evaluation.", lower_bound=2
@@ -158,6 +167,7 @@ def resolve_config():
         g_channels=common.flag_or_preset("G_channel", preset),
         d_channels=common.flag_or_preset("D_channel", preset),
         g_steps_per_d=FLAGS.g_steps_per_d,
+        d_stats_in_g_updates=FLAGS.d_stats_in_g_updates,
         eval_sample_size=common.flag_or_preset("eval_sample_size", preset),
         batch_size_eval=FLAGS.batch_size_eval,
         eval_every_epochs=common.flag_or_preset("eval_every_epochs", preset),

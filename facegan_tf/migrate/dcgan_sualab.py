@@ -2,8 +2,10 @@
 
 The original saves every global variable after building its two Adam optimisers, so a
 checkpoint holds the 48 model tensors (at 64 x 64), one ``<var>/Adam`` and ``<var>/Adam_1``
-slot per trainable variable and the beta powers of both optimisers. The slots and powers are
-skipped; every model tensor is consumed exactly once (`facegan_tf.migrate.tf1.load_strict`).
+slot per trainable variable and the beta powers of both optimisers. `load` skips the slots
+and powers and consumes every model tensor exactly once
+(`facegan_tf.migrate.tf1.load_strict`); `read_adam_state` reads them for continuing the
+training.
 
 Widths are read from the tensor shapes: ``z_dim`` and ``G_FC_layer_channel`` from
 ``generator/weights`` [z_dim, 16 * fc], the number of transposed convolutions (hence the image
@@ -55,6 +57,11 @@ from facegan_tf.networks.dcgan import build_dcgan, generator_widths
 KIND = "dcgan_sualab"
 HYPERPARAM_FILE = "hyperparam.json"
 CONVERSION_FILE = "conversion.json"
+#: Adam slots and step counts of both optimisers, written next to the converted models.
+ADAM_STATE_FILE = "adam_state.npz"
+#: The original's optimisers: the generator's is built first (``beta1_power``, ``beta2_power``),
+#: the discriminator's second (``beta1_power_1``, ``beta2_power_1``).
+BETA_POWER_SUFFIX = {"generator": "", "discriminator": "_1"}
 #: The original's data preprocessing: centre crop 96 of the 128 x 128 FFHQ thumbnails.
 SUALAB_CROP_SIZE = 96
 #: Files that mark a folder as holding a conversion or a facegan_tf training run.
@@ -181,6 +188,95 @@ def weight_sources(generator, discriminator) -> list[WeightSource]:
     return sources
 
 
+def adam_iterations(beta1_power: float, beta2_power: float, beta1: float, beta2: float) -> int:
+    """Keras Adam's ``iterations`` for TF1 ``AdamOptimizer`` beta powers.
+
+    TF1 stores beta^(k + 1) after k updates and corrects the next update with it; Keras
+    corrects with beta^(iterations + 1), so iterations = k = log(power) / log(beta) - 1. The
+    count is taken from ``beta2_power`` (``beta1_power`` underflows to 0 after about 980
+    updates); when both have underflowed, a count at which both corrections are 1 in float32.
+    """
+    for power, beta in ((beta2_power, beta2), (beta1_power, beta1)):
+        if 0.0 < power < 1.0 and 0.0 < beta < 1.0:
+            return max(int(round(np.log(power) / np.log(beta))) - 1, 0)
+    return int(np.ceil(np.log(np.finfo(np.float32).tiny) / np.log(max(beta1, beta2))))
+
+
+def read_adam_state(
+    checkpoint: LegacyCheckpoint, generator, discriminator, beta1: float = 0.9, beta2: float = 0.999
+) -> dict:
+    """The Adam state of both optimisers in a sualab checkpoint, keyed by Keras weight path.
+
+    Returns:
+        ``{"generator": {"iterations": k, "beta1_power": p1, "beta2_power": p2,
+        "m": {path: array}, "v": {path: array}}, "discriminator": {...}}`` where ``m`` is the
+        ``<var>/Adam`` slot and ``v`` the ``<var>/Adam_1`` slot of every trainable variable.
+
+    Raises:
+        LegacyCheckpointError: a slot or a beta power is missing (a checkpoint saved without
+            its optimisers, as ``test.py``'s Saver writes).
+    """
+    sources = {id(s.variable): s for s in weight_sources(generator, discriminator)}
+    state = {}
+    for owner, model in (("generator", generator), ("discriminator", discriminator)):
+        suffix = BETA_POWER_SUFFIX[owner]
+        names = [f"beta1_power{suffix}", f"beta2_power{suffix}"]
+        for variable in model.trainable_variables:
+            tf1_name = sources[id(variable)].tf1_name
+            names += [f"{tf1_name}/Adam", f"{tf1_name}/Adam_1"]
+        missing = [name for name in names if name not in checkpoint]
+        if missing:
+            raise LegacyCheckpointError(
+                f"Checkpoint {checkpoint.prefix!r} holds no Adam state for the {owner} "
+                f"(missing {missing[:4]}{' ...' if len(missing) > 4 else ''}); expected the "
+                "slots and beta powers that the original's training Saver writes."
+            )
+        powers = [float(checkpoint.get(name)) for name in names[:2]]
+        state[owner] = {
+            "iterations": adam_iterations(*powers, beta1, beta2),
+            "beta1_power": powers[0],
+            "beta2_power": powers[1],
+            "m": {},
+            "v": {},
+        }
+        for variable in model.trainable_variables:
+            tf1_name = sources[id(variable)].tf1_name
+            state[owner]["m"][variable.path] = checkpoint.get(f"{tf1_name}/Adam")
+            state[owner]["v"][variable.path] = checkpoint.get(f"{tf1_name}/Adam_1")
+    return state
+
+
+def write_adam_state(path: str, state: dict) -> None:
+    """Writes `read_adam_state`'s result as ``.npz`` (keys ``<owner>/iterations``,
+    ``<owner>/beta{1,2}_power``, ``<owner>/m/<path>``, ``<owner>/v/<path>``)."""
+    arrays = {}
+    for owner, values in state.items():
+        for key in ("iterations", "beta1_power", "beta2_power"):
+            arrays[f"{owner}/{key}"] = np.asarray(values[key])
+        for slot in ("m", "v"):
+            for weight_path, value in values[slot].items():
+                arrays[f"{owner}/{slot}/{weight_path}"] = value
+    directory = os.path.dirname(os.path.abspath(path))
+    temporary = os.path.join(directory, f".{os.path.basename(path)}.tmp.npz")
+    np.savez(temporary, **arrays)
+    os.replace(temporary, path)
+
+
+def read_adam_state_file(path: str) -> dict:
+    """The state `write_adam_state` wrote."""
+    state: dict = {}
+    with np.load(path) as data:
+        for key in data.files:
+            owner, rest = key.split("/", 1)
+            values = state.setdefault(owner, {"m": {}, "v": {}})
+            if rest in ("iterations", "beta1_power", "beta2_power"):
+                values[rest] = data[key].item()
+            else:
+                slot, weight_path = rest.split("/", 1)
+                values[slot][weight_path] = data[key]
+    return state
+
+
 def _read_hyperparam_file(prefix: str) -> dict | None:
     path = os.path.join(os.path.dirname(prefix), HYPERPARAM_FILE)
     if not os.path.isfile(path):
@@ -254,10 +350,13 @@ def load(kind: str, path: str, **options) -> tuple[dict, dict]:
 def convert_dcgan_sualab(tf1_checkpoint: str, output_dir: str) -> dict:
     """Converts a sualab checkpoint into ``.keras`` files plus a JSON record.
 
-    Writes ``<output_dir>/generator.keras``, ``discriminator.keras`` and, last,
-    ``conversion.json`` (source prefix, widths, the original's crop size 96, consumed and
-    skipped tensors, and a check value: the generator's output on a fixed z, to verify a later
-    reload). ``tools/test_dcgan.py --checkpoint_dir=<output_dir>`` samples from the result.
+    Writes ``<output_dir>/generator.keras``, ``discriminator.keras``, ``adam_state.npz``
+    (both optimisers' Adam slots and step counts, when the checkpoint holds them; see
+    `read_adam_state`) and, last, ``conversion.json`` (source prefix, widths, the original's
+    crop size 96, consumed and skipped tensors, and a check value: the generator's output on
+    a fixed z, to verify a later reload). ``tools/test_dcgan.py --checkpoint_dir=<output_dir>``
+    samples from the result; ``tools/train_dcgan.py --save_dir=<output_dir> --resume``
+    continues its training.
 
     Returns:
         The record written to ``conversion.json``.
@@ -272,12 +371,20 @@ def convert_dcgan_sualab(tf1_checkpoint: str, output_dir: str) -> dict:
             "choose an empty folder (nothing was overwritten)."
         )
     models, info = load(KIND, tf1_checkpoint)
+    checkpoint = LegacyCheckpoint(info["prefix"])
+    try:
+        adam_state = read_adam_state(checkpoint, models["generator"], models["discriminator"])
+    except LegacyCheckpointError:
+        adam_state = None
     os.makedirs(output_dir, exist_ok=True)
     files = {}
     for name, model in models.items():
         path = os.path.join(output_dir, f"{name}.keras")
         model.save(path)
         files[name] = path
+    if adam_state is not None:
+        files["adam_state"] = os.path.join(output_dir, ADAM_STATE_FILE)
+        write_adam_state(files["adam_state"], adam_state)
     z = np.random.default_rng(0).uniform(-1.0, 1.0, (2, info["z_dim"])).astype(np.float32)
     check = np.asarray(models["generator"](z, training=False))
     record = {

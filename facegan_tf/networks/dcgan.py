@@ -39,11 +39,16 @@ import math
 import keras
 from keras import layers, ops
 
-from facegan_tf.layers import PACKAGE
+from facegan_tf.layers import PACKAGE, MovingStatsBatchNormalization
 
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
 LEAKY_SLOPE = 0.2
+#: Moving-statistics rule of the sualab networks (TF1 fused batch norm) and of the
+#: conditional networks (PyTorch batch norm, as the mask project); see
+#: `facegan_tf.layers.MovingStatsBatchNormalization`.
+SUALAB_BN_RULE = "tf1_fused"
+PYTORCH_BN_RULE = "pytorch"
 
 
 def _normal_init():
@@ -66,8 +71,12 @@ def _check_positive(owner: str, **values) -> None:
             raise ValueError(f"{owner} needs a positive integer {name}. Received: {name}={value!r}")
 
 
-def _batch_norm(name: str, momentum: float, epsilon: float) -> layers.BatchNormalization:
-    return layers.BatchNormalization(momentum=momentum, epsilon=epsilon, name=name)
+def _batch_norm(
+    name: str, momentum: float, epsilon: float, update_rule: str
+) -> MovingStatsBatchNormalization:
+    return MovingStatsBatchNormalization(
+        update_rule=update_rule, momentum=momentum, epsilon=epsilon, name=name
+    )
 
 
 def _attach(model, attribute: str, layer_list: list) -> None:
@@ -136,6 +145,9 @@ class DCGANGenerator(keras.Model):
         image_size: output side, 4 * 2**n (64).
         image_channels: output channels (3, RGB).
         bn_momentum, bn_epsilon: batch-norm constants (0.9, 1e-5 as the original).
+        bn_update_rule: moving-statistics rule of the batch norms, ``"tf1_fused"`` (the
+            original's TF1 fused kernel) or ``"pytorch"``; see
+            `facegan_tf.layers.MovingStatsBatchNormalization`.
     """
 
     def __init__(
@@ -147,6 +159,7 @@ class DCGANGenerator(keras.Model):
         image_channels: int = 3,
         bn_momentum: float = BN_MOMENTUM,
         bn_epsilon: float = BN_EPSILON,
+        bn_update_rule: str = SUALAB_BN_RULE,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -165,12 +178,13 @@ class DCGANGenerator(keras.Model):
         self.image_channels = image_channels
         self.bn_momentum = bn_momentum
         self.bn_epsilon = bn_epsilon
+        self.bn_update_rule = bn_update_rule
         self.dense = layers.Dense(
             4 * 4 * fc_channels, kernel_initializer=_normal_init(), name="g_dense"
         )
         self.reshape = layers.Reshape((4, 4, fc_channels), name="g_reshape")
         widths = generator_widths(channels, self.num_upsamplings, image_channels)
-        norms = [_batch_norm("g_bn_0", bn_momentum, bn_epsilon)]
+        norms = [_batch_norm("g_bn_0", bn_momentum, bn_epsilon, bn_update_rule)]
         deconvs = []
         for index, width in enumerate(widths):
             deconvs.append(
@@ -184,7 +198,9 @@ class DCGANGenerator(keras.Model):
                 )
             )
             if index < len(widths) - 1:
-                norms.append(_batch_norm(f"g_bn_{index + 1}", bn_momentum, bn_epsilon))
+                norms.append(
+                    _batch_norm(f"g_bn_{index + 1}", bn_momentum, bn_epsilon, bn_update_rule)
+                )
         _attach(self, "norms", norms)
         _attach(self, "deconvs", deconvs)
 
@@ -219,6 +235,7 @@ class DCGANGenerator(keras.Model):
             "image_channels": self.image_channels,
             "bn_momentum": self.bn_momentum,
             "bn_epsilon": self.bn_epsilon,
+            "bn_update_rule": self.bn_update_rule,
         }
 
 
@@ -238,6 +255,7 @@ class DCGANDiscriminator(keras.Model):
         image_channels: input channels (3).
         batch_norm: False drops every batch norm (the WGAN-GP critic).
         bn_momentum, bn_epsilon: batch-norm constants (0.9, 1e-5).
+        bn_update_rule: ``"tf1_fused"`` (the original's) or ``"pytorch"``.
     """
 
     def __init__(
@@ -248,6 +266,7 @@ class DCGANDiscriminator(keras.Model):
         batch_norm: bool = True,
         bn_momentum: float = BN_MOMENTUM,
         bn_epsilon: float = BN_EPSILON,
+        bn_update_rule: str = SUALAB_BN_RULE,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -259,6 +278,7 @@ class DCGANDiscriminator(keras.Model):
         self.batch_norm = bool(batch_norm)
         self.bn_momentum = bn_momentum
         self.bn_epsilon = bn_epsilon
+        self.bn_update_rule = bn_update_rule
         convs = []
         norms = []
         for index, width in enumerate(discriminator_widths(channels, self.num_downsamplings)):
@@ -273,7 +293,7 @@ class DCGANDiscriminator(keras.Model):
                 )
             )
             if index > 0 and self.batch_norm:
-                norms.append(_batch_norm(f"d_bn_{index}", bn_momentum, bn_epsilon))
+                norms.append(_batch_norm(f"d_bn_{index}", bn_momentum, bn_epsilon, bn_update_rule))
         _attach(self, "convs", convs)
         _attach(self, "norms", norms)
         self.flatten = layers.Flatten(name="d_flatten")
@@ -318,6 +338,7 @@ class DCGANDiscriminator(keras.Model):
             "batch_norm": self.batch_norm,
             "bn_momentum": self.bn_momentum,
             "bn_epsilon": self.bn_epsilon,
+            "bn_update_rule": self.bn_update_rule,
         }
 
 
@@ -353,6 +374,9 @@ class ConditionalDCGANGenerator(DCGANGenerator):
 
     Called as ``generator(z, labels, training=...)`` with integer labels [B].
 
+    Batch norm follows PyTorch (``bn_update_rule="pytorch"``) like the mask project's
+    networks.
+
     Args:
         num_classes: number of classes (>= 2); also the embedding size, as the mask
             project's ``nn.Embedding(2, 2)``.
@@ -360,6 +384,7 @@ class ConditionalDCGANGenerator(DCGANGenerator):
     """
 
     def __init__(self, num_classes: int = 2, **kwargs):
+        kwargs.setdefault("bn_update_rule", PYTORCH_BN_RULE)
         super().__init__(**kwargs)
         _check_classes(type(self).__name__, num_classes)
         self.num_classes = num_classes
@@ -386,6 +411,7 @@ class ConditionalDCGANDiscriminator(DCGANDiscriminator):
     """
 
     def __init__(self, num_classes: int = 2, **kwargs):
+        kwargs.setdefault("bn_update_rule", PYTORCH_BN_RULE)
         super().__init__(**kwargs)
         _check_classes(type(self).__name__, num_classes)
         self.num_classes = num_classes
@@ -413,6 +439,7 @@ class ACGANDiscriminator(DCGANDiscriminator):
     """
 
     def __init__(self, num_classes: int = 2, **kwargs):
+        kwargs.setdefault("bn_update_rule", PYTORCH_BN_RULE)
         super().__init__(**kwargs)
         _check_classes(type(self).__name__, num_classes)
         self.num_classes = num_classes
@@ -451,6 +478,8 @@ class MLPConditionalGenerator(keras.Model):
         label_units: width of the label's hidden layer (0: the mask project's concat).
         bn_momentum, bn_epsilon: batch-norm constants (PyTorch defaults 0.9 / 1e-5; the
             original's ``BatchNorm1d(n, 0.8)`` sets epsilon 0.8 by a positional slip).
+        bn_update_rule: ``"pytorch"`` (default: unbiased running variance, as the mask
+            project's ``nn.BatchNorm1d``) or ``"tf1_fused"``.
     """
 
     def __init__(
@@ -463,6 +492,7 @@ class MLPConditionalGenerator(keras.Model):
         label_units: int = 128,
         bn_momentum: float = BN_MOMENTUM,
         bn_epsilon: float = BN_EPSILON,
+        bn_update_rule: str = PYTORCH_BN_RULE,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -484,6 +514,7 @@ class MLPConditionalGenerator(keras.Model):
         self.label_units = _check_label_units(type(self).__name__, label_units)
         self.bn_momentum = bn_momentum
         self.bn_epsilon = bn_epsilon
+        self.bn_update_rule = bn_update_rule
         self.label_embedding = _label_embedding(
             num_classes, label_units or num_classes, "g_label_embedding"
         )
@@ -494,7 +525,7 @@ class MLPConditionalGenerator(keras.Model):
             self,
             "norms",
             [
-                _batch_norm(f"g_bn_{i}", bn_momentum, bn_epsilon)
+                _batch_norm(f"g_bn_{i}", bn_momentum, bn_epsilon, bn_update_rule)
                 for i in range(1, len(hidden_units))
             ],
         )
@@ -522,6 +553,7 @@ class MLPConditionalGenerator(keras.Model):
             "label_units": self.label_units,
             "bn_momentum": self.bn_momentum,
             "bn_epsilon": self.bn_epsilon,
+            "bn_update_rule": self.bn_update_rule,
         }
 
 

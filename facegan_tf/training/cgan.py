@@ -20,6 +20,11 @@ Order of one step for ``cgan``, ``cdcgan`` and ``acgan`` (the mask project's): g
 update with random labels c ~ U{0..K-1} first, then the discriminator update on the real
 batch with its labels and on the (pre-update) fakes with c; L_D = (real + fake) / 2.
 
+Batch norm follows PyTorch, as the mask project's modules (`MovingStatsBatchNormalization`
+rule ``"pytorch"``: unbiased running variance, PyTorch momentum 0.1 = Keras 0.9). Per step
+G's statistics are updated by G(z, c) of the G update, D's by D(G(z, c)) of the G update and
+then by the real and the fake batch of the D update, the project's order.
+
 z, the fake labels c and the penalty's alpha are drawn for the global batch from
 (seed, purpose, step) and sliced per replica (facegan_tf.training.gan_loop), so N replicas x B
 see the draws of one device x N B. Distribution, ``sync_batch_norm``, ``mixed_precision`` and
@@ -278,6 +283,12 @@ class ConditionalGANTrainer(GANLoopTrainer):
             count, config.z_dim, config.z_distribution, config.seed, SEED_FIXED_Z
         )
 
+    def checkpoint_extras(self) -> dict:
+        # cwgan_gp reports the last G update's loss on critic-only steps; a resumed run
+        # reports the same value.
+        self._last_g_loss = tf.Variable(0.0, trainable=False, name="last_g_loss")
+        return {"last_g_loss": self._last_g_loss}
+
     @property
     def class_names(self) -> tuple[str, ...]:
         return self.config.class_names or tuple(str(i) for i in range(self.config.num_classes))
@@ -290,17 +301,24 @@ class ConditionalGANTrainer(GANLoopTrainer):
         return {name: index for index, name in enumerate(self.class_names)}
 
     # ---------------------------------------------------------------------------- steps
-    def _noise(self, batch, step):
+    def _noise(self, batch, step, given=None):
         """(real, labels, z, fake labels c) of this replica; z and c are its slices of the
-        global batch's draws."""
+        global batch's draws, or of the global tensors in ``given`` (``z``, ``labels``)."""
         config = self.config
-        z = self.replica_z(step)
-        label_seed = step_seed(config.seed, SEED_LABELS, step)
-        fake_labels = self.replica_rows(
-            lambda count: tf.random.stateless_uniform(
-                (count,), label_seed, minval=0, maxval=config.num_classes, dtype=tf.int32
+        given = given or {}
+        if given.get("z") is not None:
+            z = self.replica_rows(lambda count: given["z"])
+        else:
+            z = self.replica_z(step)
+        if given.get("labels") is not None:
+            fake_labels = self.replica_rows(lambda count: given["labels"])
+        else:
+            label_seed = step_seed(config.seed, SEED_LABELS, step)
+            fake_labels = self.replica_rows(
+                lambda count: tf.random.stateless_uniform(
+                    (count,), label_seed, minval=0, maxval=config.num_classes, dtype=tf.int32
+                )
             )
-        )
         return batch["image"], tf.cast(batch["label"], tf.int32), z, fake_labels
 
     def _adversarial(self, logits, target):
@@ -403,9 +421,9 @@ class ConditionalGANTrainer(GANLoopTrainer):
         return self._passes[name]
 
     # ---------------------------------------------------------------------------- steps
-    def _conditional_step(self, batch, step):
+    def _conditional_step(self, batch, step, given):
         """cgan / cdcgan: G step (random labels) then D step; L_D = (real + fake) / 2."""
-        real, labels, z, fake_labels = self._noise(batch, step)
+        real, labels, z, fake_labels = self._noise(batch, step, given)
         gradients, g_loss, fake = self._pass("_conditional_g_gradients")(z, fake_labels)
         self.apply_gradients("generator", gradients)
         gradients, values = self._pass("_conditional_d_gradients")(
@@ -414,9 +432,9 @@ class ConditionalGANTrainer(GANLoopTrainer):
         self.apply_gradients("discriminator", gradients)
         return {"g_loss": g_loss, **values}
 
-    def _acgan_step(self, batch, step):
+    def _acgan_step(self, batch, step, given):
         """AC-GAN: G step on 1/2 (BCE + CE) then D step on the nested halves."""
-        real, labels, z, fake_labels = self._noise(batch, step)
+        real, labels, z, fake_labels = self._noise(batch, step, given)
         gradients, g_loss, fake = self._pass("_acgan_g_gradients")(z, fake_labels)
         self.apply_gradients("generator", gradients)
         gradients, values = self._pass("_acgan_d_gradients")(
@@ -425,17 +443,22 @@ class ConditionalGANTrainer(GANLoopTrainer):
         self.apply_gradients("discriminator", gradients)
         return {"g_loss": g_loss, **values}
 
-    def _critic_step(self, batch, step):
+    def _critic_step(self, batch, step, given):
         """WGAN-GP critic update: D(G(z, y)) - D(x, y) + lambda GP, fakes with the real labels."""
-        real, labels, z, _ = self._noise(batch, step)
-        alpha_seed = step_seed(self.config.seed, SEED_ALPHA, step)
-        alpha = self.replica_rows(lambda count: tf.random.stateless_uniform((count,), alpha_seed))
+        real, labels, z, _ = self._noise(batch, step, given)
+        if given.get("alpha") is not None:
+            alpha = self.replica_rows(lambda count: given["alpha"])
+        else:
+            alpha_seed = step_seed(self.config.seed, SEED_ALPHA, step)
+            alpha = self.replica_rows(
+                lambda count: tf.random.stateless_uniform((count,), alpha_seed)
+            )
         gradients, values = self._pass("_critic_gradients")(real, labels, z, alpha)
         self.apply_gradients("discriminator", gradients)
         return values
 
-    def _wgan_generator_step(self, batch, step):
-        _, labels, z, _ = self._noise(batch, step)
+    def _wgan_generator_step(self, batch, step, given):
+        _, labels, z, _ = self._noise(batch, step, given)
         gradients, g_loss = self._pass("_wgan_g_gradients")(z, labels)
         self.apply_gradients("generator", gradients)
         return {"g_loss": g_loss}
@@ -444,9 +467,9 @@ class ConditionalGANTrainer(GANLoopTrainer):
         if name not in self._compiled:
 
             @tf.function
-            def compiled(batch):
+            def compiled(batch, given):
                 step = self.step + 1 if advance else self.step
-                values = self.strategy.run(step_fn, args=(batch, step))
+                values = self.strategy.run(step_fn, args=(batch, step, given))
                 if advance:
                     self.step.assign(step)
                 return self.reduce(values)
@@ -454,21 +477,45 @@ class ConditionalGANTrainer(GANLoopTrainer):
             self._compiled[name] = compiled
         return self._compiled[name]
 
-    def train_step(self, distributed_batch) -> dict:
-        """One iteration; for ``cwgan_gp`` a critic update plus a G update every n_critic."""
+    def train_step(self, batch, z=None, labels=None, alpha=None) -> dict:
+        """One iteration; for ``cwgan_gp`` a critic update plus a G update every n_critic.
+
+        Args:
+            batch: ``{"image": [global batch, H, W, 3], "label": [global batch]}`` (arrays or
+                tensors), or a batch of ``strategy.experimental_distribute_dataset``.
+            z: optional latent vectors [global batch, z_dim] in place of the draw from
+                (seed, step); every update of the iteration uses them.
+            labels: optional class labels [global batch] of the generated images of the G
+                and D updates (cgan, cdcgan, acgan) in place of the draw; ``cwgan_gp``
+                generates with the real batch's labels, as the original.
+            alpha: optional ``cwgan_gp`` interpolation coefficients [global batch] in [0, 1].
+
+        Returns:
+            Replica-summed means: ``g_loss`` (before the G update; for ``cwgan_gp`` the last
+            G update's when this iteration has none), ``d_loss`` (before the D update) and
+            the monitoring values of the model (see the module docstring).
+        """
         model = self.config.model
+        rows = self.global_batch
+        given = {
+            "z": self.global_latents(z),
+            "labels": self.global_input(labels, "labels", (rows,), tf.int32),
+            "alpha": self.global_input(alpha, "alpha", (rows,), tf.float32),
+        }
+        given = {k: v for k, v in given.items() if v is not None}
+        batch = self.distribute_batch(batch)
         if model in ("cgan", "cdcgan"):
-            return self._compile("conditional", self._conditional_step, True)(distributed_batch)
+            return self._compile("conditional", self._conditional_step, True)(batch, given)
         if model == "acgan":
-            return self._compile("acgan", self._acgan_step, True)(distributed_batch)
-        values = self._compile("critic", self._critic_step, True)(distributed_batch)
+            return self._compile("acgan", self._acgan_step, True)(batch, given)
+        values = self._compile("critic", self._critic_step, True)(batch, given)
         if int(self.step.numpy()) % self.config.n_critic == 0:
             values.update(
-                self._compile("generator", self._wgan_generator_step, False)(distributed_batch)
+                self._compile("generator", self._wgan_generator_step, False)(batch, given)
             )
-            self._last_g_loss = values["g_loss"]
+            self._last_g_loss.assign(values["g_loss"])
         else:
-            values["g_loss"] = getattr(self, "_last_g_loss", tf.constant(0.0))
+            values["g_loss"] = self._last_g_loss.read_value()
         return values
 
     # -------------------------------------------------------------------------- samples

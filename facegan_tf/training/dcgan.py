@@ -9,6 +9,13 @@ One step, with the original's choices:
 3. ``g_steps_per_d`` (2) generator updates on ``g_loss = BCE(D(G(z)), 1)`` (non-saturating)
    with the same z and batch.
 
+Batch norm is TF1's fused kernel (`facegan_tf.layers.MovingStatsBatchNormalization`,
+``"tf1_fused"``: unbiased variance into the moving variance). Every update of the original
+runs all 20 batch-norm update ops of its graph, so each G update also runs D in training mode
+on the real batch: per step G's moving statistics get 1 + ``g_steps_per_d`` updates and D's
+2 (1 + ``g_steps_per_d``), real batch first. ``d_stats_in_g_updates=False`` keeps only the
+passes each update needs (D's statistics: 2 + ``g_steps_per_d`` updates).
+
 Everything runs with batch-statistics BN (the original's ``is_train=True``); grids and FID
 use the moving averages (its sampler). Adam(lr 2e-4, beta1 0.9, beta2 0.999, epsilon 1e-8):
 beta1 0.9 is what the original actually ran (its ``momentum=0.5`` never reaches Adam); 0.5 is
@@ -21,6 +28,7 @@ device x N B). ``mixed_precision`` and ``xla`` as described in facegan_tf.traini
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 
 import keras
@@ -28,10 +36,15 @@ import numpy as np
 import tensorflow as tf
 
 from facegan_tf import losses
+from facegan_tf.fileio import read_json
+from facegan_tf.migrate import dcgan_sualab
 from facegan_tf.networks.dcgan import DCGANDiscriminator, DCGANGenerator
+from facegan_tf.training.checkpointing import read_run_info
 from facegan_tf.training.gan_loop import SEED_FIXED_Z, GANLoopTrainer, fixed_z
 from facegan_tf.training.precision import to_float32
 from facegan_tf.training.strategy import STRATEGIES
+
+logger = logging.getLogger(__name__)
 
 KIND = "dcgan"
 Z_DISTRIBUTIONS = ("uniform", "normal")
@@ -96,6 +109,7 @@ class DCGANConfig:
     g_channels: int = 64
     d_channels: int = 64
     g_steps_per_d: int = 2
+    d_stats_in_g_updates: bool = True
     eval_sample_size: int = 10000
     batch_size_eval: int = 50
     eval_every_epochs: int = 1
@@ -187,6 +201,67 @@ class DCGANTrainer(GANLoopTrainer):
             SEED_FIXED_Z,
         )
 
+    def restore(self, path: str | None = None) -> str:
+        """Restores the latest checkpoint of ``save_dir``; a folder written by
+        ``convert_tf1_checkpoint --kind=dcgan_sualab`` (no run of ours yet) starts from the
+        converted models and, when the conversion kept them, the original's Adam slots and
+        step counts (`restore_converted`)."""
+        folder = self.config.save_dir
+        converted = os.path.join(folder, dcgan_sualab.CONVERSION_FILE)
+        if path is None and read_run_info(folder) is None and os.path.isfile(converted):
+            return self.restore_converted(folder)
+        return super().restore(path)
+
+    def restore_converted(self, folder: str) -> str:
+        """Loads a converted sualab checkpoint (models and Adam state) into this trainer.
+
+        Raises:
+            ValueError: the conversion is of another kind or other widths than the config.
+        """
+        record = read_json(os.path.join(folder, dcgan_sualab.CONVERSION_FILE))
+        if record.get("kind") != dcgan_sualab.KIND:
+            raise ValueError(
+                f"--resume: {folder!r} holds a {record.get('kind')!r} conversion, expected "
+                f"{dcgan_sualab.KIND!r}."
+            )
+        hyper = record.get("hyperparameters", {})
+        flags = {
+            "image_size": ("image_size", self.config.image_size),
+            "z_dim": ("z_dim", self.config.z_dim),
+            "G_FC_layer_channel": ("G_FC_layer_channel", self.config.fc_channels),
+            "G_channel": ("G_channel", self.config.g_channels),
+            "D_channel": ("D_channel", self.config.d_channels),
+        }
+        differing = {
+            flag: (hyper.get(key), value)
+            for key, (flag, value) in flags.items()
+            if hyper.get(key) != value
+        }
+        if differing:
+            raise ValueError(
+                f"--resume: the converted checkpoint in {folder!r} has other widths than the "
+                "flags; pass "
+                + " ".join(f"--{flag}={saved}" for flag, (saved, _) in differing.items())
+                + ". Received: "
+                + ", ".join(f"{flag}={value}" for flag, (_, value) in differing.items())
+            )
+        for name, model in self.models.items():
+            loaded = keras.models.load_model(os.path.join(folder, f"{name}.keras"))
+            model.set_weights(loaded.get_weights())
+        state_path = os.path.join(folder, dcgan_sualab.ADAM_STATE_FILE)
+        if os.path.isfile(state_path):
+            state = dcgan_sualab.read_adam_state_file(state_path)
+            for name in ("generator", "discriminator"):
+                moments = {p: (state[name]["m"][p], state[name]["v"][p]) for p in state[name]["m"]}
+                self.set_adam_state(name, state[name]["iterations"], moments)
+        else:
+            logger.warning(
+                "%s has no %s (converted before it was written): Adam starts fresh.",
+                folder,
+                dcgan_sualab.ADAM_STATE_FILE,
+            )
+        return folder
+
     def build(self):
         config = self.config
         generator = DCGANGenerator(
@@ -206,7 +281,7 @@ class DCGANTrainer(GANLoopTrainer):
 
     def _discriminator_gradients(self, real, z):
         """Forward/backward of d_loss = BCE(D(x), 1) + BCE(D(G(z)), 0) (no variable changes
-        except batch-norm statistics)."""
+        except batch-norm statistics: G's once, D's from the real then the fake batch)."""
         generator = self.models["generator"]
         discriminator = self.models["discriminator"]
         with tf.GradientTape() as tape:
@@ -225,41 +300,62 @@ class DCGANTrainer(GANLoopTrainer):
         }
         return self.gradients("discriminator", tape, d_loss), values
 
-    def _generator_gradients(self, z):
-        """Forward/backward of the non-saturating g_loss = BCE(D(G(z)), 1)."""
+    def _generator_gradients(self, real, z):
+        """Forward/backward of the non-saturating g_loss = BCE(D(G(z)), 1).
+
+        With ``d_stats_in_g_updates`` D first runs in training mode on the real batch, whose
+        output is unused: the original's G update runs every batch-norm update op of the
+        graph, so D's moving statistics also take the real batch's moments (then the fake
+        batch's) in each G update."""
         generator = self.models["generator"]
         discriminator = self.models["discriminator"]
+        if self.config.d_stats_in_g_updates:
+            discriminator(real, training=True)
         with tf.GradientTape() as tape:
             logits = to_float32(discriminator(generator(z, training=True), training=True))
             g_loss = self.average(losses.bce_loss(logits, 1.0))
         return self.gradients("generator", tape, g_loss), g_loss
 
-    def _step_fn(self, batch, step):
+    def _step_fn(self, batch, step, z=None):
         real = batch["image"]
-        z = self.replica_z(step)
+        z = self.replica_z(step) if z is None else self.replica_rows(lambda count: z)
         gradients, values = self._d_gradients(real, z)
         self.apply_gradients("discriminator", gradients)
         g_loss = tf.constant(0.0)
-        for _ in range(self.config.g_steps_per_d):
-            gradients, g_loss = self._g_gradients(z)
+        for index in range(self.config.g_steps_per_d):
+            gradients, g_loss = self._g_gradients(real, z)
             self.apply_gradients("generator", gradients)
+            values[f"g_loss_{index + 1}"] = g_loss
         return {"g_loss": g_loss, **values}
 
-    def train_step(self, distributed_batch) -> dict:
-        """One D update then ``g_steps_per_d`` G updates; returns replica-summed means."""
+    def train_step(self, batch, z=None) -> dict:
+        """One iteration: a D update, then ``g_steps_per_d`` G updates on the same batch and z.
+
+        Args:
+            batch: ``{"image": [global batch, H, W, 3]}`` in [-1, 1] (arrays or tensors), or
+                a batch of ``strategy.experimental_distribute_dataset``.
+            z: optional latent vectors [global batch, z_dim] used by all updates of the step
+                in place of the draw from (seed, step); replica r takes rows [r B, (r + 1) B).
+
+        Returns:
+            Replica-summed means: ``d_loss`` (and its ``d_loss_real``, ``d_loss_fake`` terms,
+            ``d_real_prob``, ``d_fake_prob``), measured before the D update; ``g_loss_<i>``
+            of G update i (i = 1 .. g_steps_per_d) before that update; ``g_loss`` = the last
+            one (the value the original prints).
+        """
         if self._compiled_step is None:
             self._d_gradients = self.compiled(self._discriminator_gradients)
             self._g_gradients = self.compiled(self._generator_gradients)
 
             @tf.function
-            def compiled(batch):
+            def compiled(batch, z):
                 step = self.step + 1
-                values = self.strategy.run(self._step_fn, args=(batch, step))
+                values = self.strategy.run(self._step_fn, args=(batch, step, z))
                 self.step.assign(step)
                 return self.reduce(values)
 
             self._compiled_step = compiled
-        return self._compiled_step(distributed_batch)
+        return self._compiled_step(self.distribute_batch(batch), self.global_latents(z))
 
     def generate(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         """G(z) with moving-statistics BN (the original sampler), [-1, 1]."""

@@ -177,7 +177,9 @@ class GANLoopTrainer:
             self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
             self.batch_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="batch")
             self.best_fid = tf.Variable(math.inf, dtype=tf.float64, trainable=False, name="best")
+            extras = self.checkpoint_extras()
         objects = dict(
+            **extras,
             step=self.step,
             epoch=self.epoch,
             batch_in_epoch=self.batch_in_epoch,
@@ -210,6 +212,11 @@ class GANLoopTrainer:
     def build(self) -> tuple[dict, dict]:
         """Returns ({name: model}, {name: optimizer}); called inside the strategy scope."""
         raise NotImplementedError
+
+    def checkpoint_extras(self) -> dict:
+        """Further state to checkpoint ({name: trackable}); created inside the strategy
+        scope."""
+        return {}
 
     def trainable_variables(self, optimizer_name: str) -> list:
         """Variables updated by optimizer ``optimizer_name`` (``generator``/``discriminator``)."""
@@ -250,7 +257,8 @@ class GANLoopTrainer:
         return tf.function(function, autograph=False, jit_compile=True)
 
     def replica_rows(self, draw: Callable[[int], tf.Tensor]) -> tf.Tensor:
-        """This replica's rows [r B, (r + 1) B) of ``draw(global batch)``."""
+        """This replica's rows [r B, (r + 1) B) of ``draw(global batch)`` (a draw, or a given
+        global-batch tensor returned by ``draw``)."""
         rows = self.config.batch_size
         start = tf.cast(replica_id(), tf.int32) * rows
         return draw(self.global_batch)[start : start + rows]
@@ -262,6 +270,110 @@ class GANLoopTrainer:
         return self.replica_rows(
             lambda count: sample_z((count, config.z_dim), config.z_distribution, seed)
         )
+
+    def distribute_batch(self, batch):
+        """A batch for `train_step`: a dict of global-batch arrays/tensors is checked and split
+        over the replicas (rows [r B, (r + 1) B) to replica r); a batch that
+        ``strategy.experimental_distribute_dataset`` made passes unchanged."""
+        if not isinstance(batch, dict) or any(
+            isinstance(v, tf.distribute.DistributedValues) for v in batch.values()
+        ):
+            return batch
+        values = {k: tf.convert_to_tensor(v) for k, v in batch.items()}
+        if "image" in values:
+            values["image"] = tf.cast(values["image"], tf.float32)
+        for name, value in values.items():
+            if value.shape.rank and value.shape[0] != self.global_batch:
+                raise ValueError(
+                    f"train_step expects a global batch of {self.global_batch} rows "
+                    f"({self.config.batch_size} x {self.replicas} replica(s)). "
+                    f"Received: {name}.shape={tuple(value.shape)}"
+                )
+        if self.replicas == 1:
+            return values
+        dataset = tf.data.Dataset.from_tensors(values)
+        return next(iter(self.strategy.experimental_distribute_dataset(dataset)))
+
+    def global_input(self, value, name: str, shape: tuple, dtype) -> tf.Tensor | None:
+        """A given per-step input of the global batch (z, labels, alpha) as a tensor of
+        ``shape``, or None; replica r uses rows [r B, (r + 1) B) (`replica_rows`)."""
+        if value is None:
+            return None
+        tensor = tf.cast(tf.convert_to_tensor(value), dtype)
+        if tuple(tensor.shape) != tuple(shape):
+            raise ValueError(
+                f"train_step expects {name} of shape {list(shape)} (the global batch). "
+                f"Received: {name}.shape={list(tensor.shape)}"
+            )
+        return tensor
+
+    def global_latents(self, z) -> tf.Tensor | None:
+        return self.global_input(z, "z", (self.global_batch, self.config.z_dim), tf.float32)
+
+    @property
+    def learning_rate(self) -> float:
+        """The Adam learning rate in force (the same for every optimiser)."""
+        rates = {
+            name: float(np.asarray(inner_optimizer(opt).learning_rate))
+            for name, opt in self.optimizers.items()
+        }
+        values = set(rates.values())
+        if len(values) != 1:
+            raise ValueError(f"The optimisers have different learning rates: {rates}")
+        return values.pop()
+
+    def optimizer_moments(self, optimizer_name: str, path: str) -> dict:
+        """Adam's moments of the variable ``path`` (e.g. ``"generator/g_bn_0/gamma"``) held
+        by optimiser ``optimizer_name``: ``{"m": first moment, "v": second moment}`` as
+        numpy arrays.
+
+        Raises:
+            KeyError: no optimiser of that name, or it updates no variable with that path.
+        """
+        if optimizer_name not in self.optimizers:
+            raise KeyError(
+                f"No optimiser {optimizer_name!r}; expected one of {sorted(self.optimizers)}."
+            )
+        paths = [v.path for v in self.trainable_variables(optimizer_name)]
+        if path not in paths:
+            raise KeyError(
+                f"Optimiser {optimizer_name!r} updates no variable {path!r}; its variables: {paths}"
+            )
+        first, second = self._adam_slots(optimizer_name, path)
+        return {"m": np.asarray(first), "v": np.asarray(second)}
+
+    def _adam_slots(self, optimizer_name: str, path: str) -> tuple:
+        """Adam's (first, second) moment variables of the variable ``path``; Keras names them
+        ``<path with "/" as "_">_momentum`` and ``..._velocity``."""
+        slots = {v.name: v for v in inner_optimizer(self.optimizers[optimizer_name]).variables}
+        stem = path.replace("/", "_")
+        return slots[f"{stem}_momentum"], slots[f"{stem}_velocity"]
+
+    def set_adam_state(self, optimizer_name: str, iterations: int, moments: dict) -> None:
+        """Sets optimiser ``optimizer_name``'s update count and, for every variable path in
+        ``moments`` (``{path: (m, v)}``), its Adam moments (continuing a legacy run).
+
+        Raises:
+            ValueError: a path is unknown or a moment has another shape.
+        """
+        variables = {v.path: v for v in self.trainable_variables(optimizer_name)}
+        unknown = sorted(set(moments) - set(variables))
+        missing = sorted(set(variables) - set(moments))
+        if unknown or missing:
+            raise ValueError(
+                f"Adam state for {optimizer_name!r} does not fit the model: unknown paths "
+                f"{unknown[:4]}, missing paths {missing[:4]}."
+            )
+        for path, (m, v) in moments.items():
+            first, second = self._adam_slots(optimizer_name, path)
+            for slot, value in ((first, m), (second, v)):
+                if tuple(np.shape(value)) != tuple(slot.shape):
+                    raise ValueError(
+                        f"Adam moment of {path!r} has shape {list(np.shape(value))}, expected "
+                        f"{list(slot.shape)}."
+                    )
+                slot.assign(np.asarray(value, np.float32))
+        inner_optimizer(self.optimizers[optimizer_name]).iterations.assign(int(iterations))
 
     def reduce(self, per_replica: dict) -> dict:
         return {
@@ -367,6 +479,10 @@ class GANLoopTrainer:
                 ):
                     self.write_epoch_samples(int(self.epoch.numpy()), int(self.step.numpy()))
                     self.save()
+                    if self.chief:  # the loss records of the steps since the last epoch end
+                        write_json_atomic(
+                            os.path.join(config.save_dir, "history.json"), self.history
+                        )
         finally:
             bar.close()
             self._stats = None

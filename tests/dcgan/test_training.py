@@ -121,27 +121,58 @@ def dcgan_run(tmp_path_factory):
     return {"trainer": trainer, "data": data, "images": images, **snapshot}
 
 
-def test_dcgan_resume_is_exact(dcgan_run, tmp_path):
-    straight, data = dcgan_run["trainer"], dcgan_run["data"]
-    assert int(straight.step.numpy()) == 4
-    resumed = DCGANTrainer(tiny_dcgan_config(tmp_path, 8))
-    resumed.restore(straight.checkpoint.latest)
+def assert_same_run(reference, resumed):
+    """Every weight, optimiser variable, counter and history record bit-identical."""
+    for name in ("step", "epoch", "batch_in_epoch"):
+        assert int(getattr(resumed, name).numpy()) == int(getattr(reference, name).numpy()), name
+    for name in reference.models:
+        for a, b in zip(reference.models[name].weights, resumed.models[name].weights, strict=True):
+            np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+        optimizers = (reference.optimizers[name].variables, resumed.optimizers[name].variables)
+        for a, b in zip(*optimizers, strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=a.name)
+    for key in ("steps", "epochs"):
+        assert len(resumed.history[key]) == len(reference.history[key]), key
+        assert resumed.history[key] == reference.history[key], key
+
+
+def test_dcgan_resume_is_exact(tmp_path):
+    """A fresh trainer restored from step 4 and run to step 8 equals one run 0 -> 8 without a
+    stop (mid-epoch resume: 6 steps per epoch)."""
+    images = np.random.default_rng(3).integers(0, 256, (48, SIZE, SIZE, 3), dtype=np.uint8)
+    data = FaceSet(images, np.zeros(48, np.int32), ("faces",), "random")
+    config = dataclasses.replace(tiny_dcgan_config(tmp_path / "reference", 8), log_every_steps=1)
+    reference = DCGANTrainer(config)
+    reference.fit(data, progress=False)
+    first = DCGANTrainer(dataclasses.replace(config, save_dir=str(tmp_path / "run"), max_steps=4))
+    first.fit(data, progress=False)
+    resumed = DCGANTrainer(dataclasses.replace(first.config, max_steps=8))
+    resumed.restore()
     assert int(resumed.step.numpy()) == 4
-    for a, b in zip(
-        straight.optimizers["generator"].variables, resumed.optimizers["generator"].variables
-    ):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    # The uninterrupted run continues in memory; the resumed one from the files.
-    straight.config = dataclasses.replace(straight.config, max_steps=8)
-    straight.fit(data, progress=False)
     resumed.fit(data, progress=False)
-    assert int(resumed.step.numpy()) == int(straight.step.numpy()) == 8
-    assert int(resumed.epoch.numpy()) == int(straight.epoch.numpy()) == 1
-    for name in ("generator", "discriminator"):
-        for a, b in zip(straight.models[name].weights, resumed.models[name].weights):
-            np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6, err_msg=a.path)
-        for a, b in zip(straight.optimizers[name].variables, resumed.optimizers[name].variables):
-            np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
+    assert int(reference.step.numpy()) == 8 and int(reference.epoch.numpy()) == 1
+    assert len(reference.history["steps"]) == 8
+    assert_same_run(reference, resumed)
+
+
+@pytest.mark.parametrize("model", ["cdcgan", "cwgan_gp"])
+def test_conditional_resume_is_exact(model, tmp_path):
+    """cGAN runs: restored at step 3 (cwgan_gp: a critic-only step, n_critic 2) and run to
+    step 6, equal to an uninterrupted run 0 -> 6."""
+    data = two_class_faces(count=64)
+    config = tiny_cgan_config(
+        model, tmp_path / "reference", batch_size=8, max_steps=6, log_every_steps=1
+    )
+    reference = ConditionalGANTrainer(config)
+    reference.fit(data, progress=False)
+    run_dir = str(tmp_path / "run")
+    first = ConditionalGANTrainer(dataclasses.replace(config, save_dir=run_dir, max_steps=3))
+    first.fit(data, progress=False)
+    resumed = ConditionalGANTrainer(dataclasses.replace(first.config, max_steps=6))
+    resumed.restore()
+    resumed.fit(data, progress=False)
+    assert len(reference.history["steps"]) == 6
+    assert_same_run(reference, resumed)
 
 
 def test_dcgan_step_matches_an_independent_computation(dcgan_run):
@@ -182,12 +213,21 @@ def test_dcgan_step_matches_an_independent_computation(dcgan_run):
         d_loss = sce(d_ref(real, training=True), 1.0) + sce(d_ref(fake, training=True), 0.0)
     adam_update(d_ref.trainable_variables, tape.gradient(d_loss, d_ref.trainable_variables), {}, 1)
     g_state = {}
+    g_losses = []
     for t in (1, 2):
         with tf.GradientTape() as tape:
             g_loss = sce(d_ref(g_ref(z, training=True), training=True), 1.0)
+        g_losses.append(float(g_loss))
         adam_update(
             g_ref.trainable_variables, tape.gradient(g_loss, g_ref.trainable_variables), g_state, t
         )
+    # The losses the trainer reported for step 1 (Adam's first steps are invariant to the
+    # gradient's scale, so the weights alone would not show a wrongly scaled loss).
+    (record,) = [r for r in trainer.history["steps"] if r["step"] == 1]
+    assert record["d_loss"] == pytest.approx(float(d_loss), rel=1e-5)
+    assert record["g_loss_1"] == pytest.approx(g_losses[0], rel=1e-5)
+    assert record["g_loss_2"] == pytest.approx(g_losses[1], rel=1e-5)
+    assert record["g_loss"] == record["g_loss_2"]
     # Biases followed by a batch norm have an exactly-zero gradient in theory, so Adam moves
     # them by the sign of float rounding noise; they are left out of the comparison.
     bn_fed = ("g_dense/bias", "g_deconv_0/bias", "d_conv_1/bias")
@@ -231,3 +271,46 @@ def test_sample_grids_are_also_tensorboard_images(dcgan_run):
     png = np.asarray(Image.open(pngs[0]))
     grid_size = (png.shape[0] // 4, png.shape[1] // 4)  # the PNG is enlarged 4x (16 px)
     assert all(shape[:2] == grid_size for shape in images.values()), (images, png.shape)
+
+
+@pytest.mark.parametrize("model", ["dcgan", "acgan", "cwgan_gp"])
+def test_given_latents_replace_the_draws(model, tmp_path):
+    """train_step(batch, z=..., labels=..., alpha=...) with the values the trainer would draw
+    equals train_step(batch); other values give another step."""
+    from facegan_tf.training.gan_loop import SEED_ALPHA, SEED_LABELS, SEED_Z, step_seed
+
+    def make(folder):
+        if model == "dcgan":
+            return DCGANTrainer(tiny_dcgan_config(tmp_path / folder, 0))
+        return ConditionalGANTrainer(tiny_cgan_config(model, tmp_path / folder, batch_size=8))
+
+    drawn, given, other = make("drawn"), make("given"), make("other")
+    rows, z_dim = drawn.global_batch, drawn.config.z_dim
+    rng = np.random.default_rng(0)
+    batch = {
+        "image": rng.uniform(-1, 1, (rows, SIZE, SIZE, 3)).astype(np.float32),
+        "label": rng.integers(0, 2, rows).astype(np.int32),
+    }
+    uniform = drawn.config.z_distribution == "uniform"
+    seed = step_seed(0, SEED_Z, 1)
+    z = (
+        tf.random.stateless_uniform((rows, z_dim), seed, minval=-1.0, maxval=1.0)
+        if uniform
+        else tf.random.stateless_normal((rows, z_dim), seed)
+    ).numpy()
+    extra = {}
+    if model == "acgan":
+        extra["labels"] = tf.random.stateless_uniform(
+            (rows,), step_seed(0, SEED_LABELS, 1), minval=0, maxval=2, dtype=tf.int32
+        ).numpy()
+    if model == "cwgan_gp":
+        extra["alpha"] = tf.random.stateless_uniform((rows,), step_seed(0, SEED_ALPHA, 1)).numpy()
+    expected = {k: float(v) for k, v in drawn.train_step(batch).items()}
+    got = {k: float(v) for k, v in given.train_step(batch, z=z, **extra).items()}
+    assert got == expected
+    for a, b in zip(drawn.models["generator"].weights, given.models["generator"].weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    changed = {k: float(v) for k, v in other.train_step(batch, z=-z, **extra).items()}
+    assert changed["d_loss"] != expected["d_loss"]
+    with pytest.raises(ValueError, match=r"z of shape \[8, 8\].*Received: z.shape=\[4, 8\]"):
+        given.train_step(batch, z=z[:4])
