@@ -183,6 +183,15 @@ def test_age_classifier_resumes_exactly(tiny_data, tmp_path):
     # The run moved: weights differ from a fresh initialisation with the same seed.
     fresh = _age_classifier_state(_age_classifier(tiny_data, tmp_path / "fresh", 4))[0]
     assert any(not np.array_equal(a, b) for a, b in zip(fresh, reference[0]))
+    # Training surface.
+    assert set(resumed.models) == {"alexnet", "age_head"}
+    assert resumed.learning_rate == pytest.approx(1e-4)
+    ours = resumed.optimizer_moments("optimizer", "alexnet/conv5/kernel")
+    theirs = straight.optimizer_moments("optimizer", "alexnet/conv5/kernel")
+    np.testing.assert_array_equal(ours["m"], theirs["m"])
+    assert ours["m"].shape == ours["v"].shape == (3, 3, 2, 4) and np.abs(ours["m"]).max() > 0
+    with pytest.raises(ValueError, match="which='model'"):
+        resumed.optimizer_moments("model", "alexnet/conv5/kernel")
 
 
 def _assert_finite(losses):
