@@ -590,13 +590,33 @@ class IPCGANTrainer:
                     f"The checkpoint in {self.config.checkpoint_dir!r} was made with other "
                     f"widths ({details}). Use the same flags or another --checkpoint_dir."
                 )
-        restored = precision.restore_in_either_precision(
-            self.config.checkpoint_dir,
-            None,
-            self.checkpoint,
-            self._checkpoint_objects,
-            self._make_checkpoint,
+        from facegan_tf.training.ipcgan_inference import (
+            continue_plain_averages,
+            lacks_debias_state,
+            without_debias_state,
         )
+
+        path = tf.train.latest_checkpoint(self.config.checkpoint_dir)
+        if path is not None and lacks_debias_state(path):
+            # Written before the batch norms kept their debias state: restore the rest and
+            # continue the plain averages.
+            objects = {
+                **self._checkpoint_objects,
+                **{name: without_debias_state(model) for name, model in self.models.items()},
+            }
+            restored = precision.restore_in_either_precision(
+                self.config.checkpoint_dir, path, self._make_checkpoint(objects), objects,
+                self._make_checkpoint,
+            )
+            continue_plain_averages(self.models)
+        else:
+            restored = precision.restore_in_either_precision(
+                self.config.checkpoint_dir,
+                None,
+                self.checkpoint,
+                self._checkpoint_objects,
+                self._make_checkpoint,
+            )
         self._last_saved = int(self.step.numpy())
         return restored
 

@@ -126,3 +126,36 @@ def test_released_size_checkpoint_resumes(golden_folder, tiny, tiny_data, tmp_pa
         "true_group": np.array([1, 1], np.int32), "false_group": np.array([3, 3], np.int32),
     })
     assert all(np.isfinite(float(v)) for v in values.values())
+
+
+def test_checkpoint_without_debias_state_resumes_as_plain_averages(tiny, tiny_data, tmp_path):
+    """Checkpoints of ours written before the batch norms kept their debias state: the rest
+    is restored and the averages continue (0.9 ** 1000 underflows: plain EMA from there)."""
+    from facegan_tf.training.ipcgan_inference import load_ipcgan_models, without_debias_state
+
+    old = IPCGANTrainer(_config(tiny, tiny_data, tmp_path))
+    old.train_step({
+        "source": np.full((4, 16, 16, 3), 20.0, np.float32) * np.arange(4)[:, None, None, None],
+        "source_alexnet": np.zeros((4, 67, 67, 3), np.float32),
+        "real": np.linspace(-1, 1, 4 * 16 * 16 * 3, dtype=np.float32).reshape(4, 16, 16, 3),
+        "true_group": np.array([1, 1, 1, 1], np.int32),
+        "false_group": np.array([0, 0, 0, 0], np.int32),
+    })
+    objects = {**old._checkpoint_objects,
+               **{name: without_debias_state(model) for name, model in old.models.items()}}
+    old._make_checkpoint(objects).save(1)
+    names = [name for name, _ in tf.train.list_variables(str(tmp_path / "converted" / "ckpt-1"))]
+    assert not any("biased" in name or "local_step" in name for name in names)
+
+    resumed = IPCGANTrainer(_config(tiny, tiny_data, tmp_path, max_steps=2))
+    resumed.restore()
+    assert int(resumed.step.numpy()) == 1
+    bn = resumed.models["discriminator"].get_layer("dis_bn1")
+    reference = old.models["discriminator"].get_layer("dis_bn1")
+    np.testing.assert_array_equal(bn.moving_variance.numpy(), reference.moving_variance.numpy())
+    np.testing.assert_array_equal(bn.moving_variance_biased.numpy(), bn.moving_variance.numpy())
+    assert float(bn.moving_mean_local_step.numpy()) == 1000.0
+    models, _ = load_ipcgan_models(str(tmp_path / "converted"), image_size=16)
+    np.testing.assert_array_equal(
+        models["generator"].get_layer("bn4").moving_mean.numpy(),
+        old.models["generator"].get_layer("bn4").moving_mean.numpy())
