@@ -7,7 +7,9 @@ Examples:
         --age_pretrained_model=./checkpoints/pre_trained/age_classifier/age_classifier.model-300000
 
 A ``--checkpoint_dir`` that already holds an IPCGAN run is resumed (models, optimisers, step),
-like the original, which restored its latest checkpoint at start.
+like the original, which restored its latest checkpoint at start. A folder converted from the
+original's ``acgan.model-N`` (``convert_tf1_checkpoint --kind=ipcgan``) is resumed too: G and D
+with their batch-norm state; step 0 and fresh Adams, as the original's own restart.
 """
 
 from __future__ import annotations
@@ -124,6 +126,17 @@ flags.DEFINE_bool(
     False,
     "Batch statistics over the global batch across replicas (the original: one device, batch 32).",
 )
+flags.DEFINE_bool(
+    "bn_zero_debias",
+    True,
+    "Batch-norm moving averages as TF1's zero-debiased EMA (the original); false: plain EMA.",
+)
+flags.DEFINE_bool(
+    "mirror_d_statistics",
+    True,
+    "The G update also runs D on the real batch with both conditions, for D's batch-norm "
+    "statistics only (the original: 6 updates of D's averages per step); false: 4.",
+)
 flags.DEFINE_integer(
     "g_base_filters", 32, "Generator width (the original has no flag: 32).", lower_bound=1
 )
@@ -224,6 +237,8 @@ def resolve_config():
         synchronized_bn=FLAGS.synchronized_bn,
         mixed_precision=FLAGS.mixed_precision,
         xla=FLAGS.xla,
+        bn_zero_debias=FLAGS.bn_zero_debias,
+        mirror_d_statistics=FLAGS.mirror_d_statistics,
     )
 
 
@@ -237,6 +252,24 @@ def _check_pretrained(path: str, flag: str) -> None:
         "./checkpoints/pre_trained/alexnet/alexnet.model-292000), its folder, or a converted "
         f"folder; train one with tools/train_age_classifier.py. Received: {flag}={path!r}"
     )
+
+
+def _refuse_unconverted_legacy(checkpoint_dir: str, existing: dict | None) -> None:
+    """The original's own folder (``acgan.model-N`` + its ``checkpoint`` state file) is not
+    trained into directly: our saves would replace its state file."""
+    if existing is not None or not os.path.isdir(checkpoint_dir):
+        return
+    import tensorflow as tf
+
+    latest = tf.train.latest_checkpoint(checkpoint_dir)
+    if latest and os.path.basename(latest).startswith("acgan.model-"):
+        raise ValueError(
+            f"--checkpoint_dir {checkpoint_dir!r} holds the original's TF1 checkpoint "
+            f"{os.path.basename(latest)!r}. Convert it first (tools/convert_tf1_checkpoint.py "
+            "--kind=ipcgan --tf1_checkpoint=DIR --output_dir=NEW) and resume with "
+            "--checkpoint_dir=NEW, or start a new run from it with --source_checkpoint_dir. "
+            f"Received: checkpoint_dir={checkpoint_dir!r}"
+        )
 
 
 def main(argv):
@@ -270,27 +303,14 @@ def main(argv):
     existing = (
         read_run_info(config.checkpoint_dir) if os.path.isdir(config.checkpoint_dir) else None
     )
+    _refuse_unconverted_legacy(config.checkpoint_dir, existing)
     trainer = IPCGANTrainer(config)
     if existing is not None:
         restored = trainer.restore()
         print(f"resumed {restored} at step {int(trainer.step.numpy())}")
     with run_status(trainer.checkpoint, trainer.step):
-        summary = trainer.fit()
+        summary = trainer.fit(log_lines=lambda line: print(line, flush=True))
     print(json.dumps({k: v for k, v in summary.items() if k != "losses"}))
-    print(
-        "losses (unweighted, as the original's log): "
-        + ", ".join(
-            f"{k} = {v:.3f}"
-            for k, v in trainer.unweighted(
-                {
-                    "d_loss": summary["losses"].get("d_loss", 0.0),
-                    "g_gan_loss": summary["losses"].get("g_gan_loss", 0.0),
-                    "fea_loss": summary["losses"].get("fea_loss", 0.0),
-                    "age_loss": summary["losses"].get("age_loss", 0.0),
-                }
-            ).items()
-        )
-    )
     if FLAGS.demo:
         from facegan_tf.training.ipcgan_inference import age_folder, list_folder_images
 

@@ -3,9 +3,11 @@
 Kinds:
 
 * ``"ipcgan"``: ``acgan.model-N`` -> ``{"generator": IPCGANGenerator, "discriminator":
-  IPCGANDiscriminator}``. The 80 zero-debias bookkeeping tensors of the 20 batch norms
-  (``<bn>/<bn>/moving_{mean,variance}/{biased,local_step}``) are skipped; the stored
-  ``moving_mean``/``moving_variance`` already hold the debiased averages.
+  IPCGANDiscriminator}``: all 206 tensors, including the 80 zero-debias tensors of the 20
+  batch norms (``<bn>/<bn>/moving_{mean,variance}/{biased,local_step}``), which become the
+  `BatchNorm` debias state so that training continues the original's averages exactly. The
+  stored ``moving_mean``/``moving_variance`` already hold the debiased averages (what
+  inference uses).
 * ``"ipcgan_alexnet"``: ``alexnet.model-N`` -> ``{"alexnet": AlexNet}`` (18 tensors).
 * ``"ipcgan_age_classifier"``: ``age_classifier.model-N`` -> ``{"age_head":
   AgeClassifierHead}`` (6 tensors ``alexnet/age_fc{6,7,8}``).
@@ -29,11 +31,15 @@ generator BatchNorm ``L.gamma``,  ``generator/S/gamma``, ``beta``,        none
 discriminator ``dis``,            ``discriminator/dis``, ``dis_1`` ..     none
 ``dis_1`` .. ``dis_4``            (``weights``, ``biases``)
 discriminator ``dis_bn0..2``      ``discriminator/dis_bn0..2/*``          none
+BatchNorm ``moving_mean_biased``,  ``<bn>/<bn>/moving_mean/biased``,      none
+``moving_mean_local_step``,       ``.../moving_mean/local_step``,
+``moving_variance_biased``,       ``.../moving_variance/biased``,
+``moving_variance_local_step``    ``.../moving_variance/local_step``
+  (``<bn>`` = full TF1 scope, e.g. ``generator/unit_3/sub1/bn1``)
 alexnet ``conv1`` .. ``conv5``,   ``alexnet/<L>/weights``, ``biases``     none (grouped
 ``fc6``, ``fc7``, ``new_1``,                                             kernels keep
 ``new_2``                                                                [k,k,in/2,out])
 age_head ``age_fc6..8``           ``alexnet/age_fc6..8/*``                none
-(skipped)                         ``*/moving_mean/biased``, ...           dropped
 ================================  =====================================  ==============
 
 Widths (generator base filters, residual units, age groups, discriminator widths, AlexNet
@@ -65,7 +71,8 @@ from facegan_tf.networks.ipcgan import BatchNorm, build_discriminator, build_gen
 
 KINDS = ("ipcgan", "ipcgan_alexnet", "ipcgan_age_classifier")
 
-#: The zero-debias bookkeeping of TF1 ``assign_moving_average`` (scope path doubled).
+#: The zero-debias state of TF1 ``assign_moving_average`` (scope path doubled); loaded into
+#: `BatchNorm`'s debias weights.
 BN_BOOKKEEPING_PATTERNS = (
     r"(generator|discriminator)/.+/moving_(mean|variance)/(biased|local_step)",
 )
@@ -89,6 +96,10 @@ def _layer_pairs(layer, prefix: str) -> list[tuple[object, str]]:
             (layer.beta, f"{prefix}/beta"),
             (layer.moving_mean, f"{prefix}/moving_mean"),
             (layer.moving_variance, f"{prefix}/moving_variance"),
+            (layer.moving_mean_biased, f"{prefix}/{prefix}/moving_mean/biased"),
+            (layer.moving_mean_local_step, f"{prefix}/{prefix}/moving_mean/local_step"),
+            (layer.moving_variance_biased, f"{prefix}/{prefix}/moving_variance/biased"),
+            (layer.moving_variance_local_step, f"{prefix}/{prefix}/moving_variance/local_step"),
         ]
     if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose, keras.layers.Dense)):
         return [(layer.kernel, f"{prefix}/weights"), (layer.bias, f"{prefix}/biases")]
@@ -222,7 +233,7 @@ def load(kind: str, path: str, image_size: int = 128, strict_extras: bool = Fals
         sources = weight_sources(models["generator"], "generator", "generator") + weight_sources(
             models["discriminator"], "discriminator", "discriminator"
         )
-        ignore = BN_BOOKKEEPING_PATTERNS
+        ignore = ()
     elif kind == "ipcgan_alexnet":
         hparams = infer_alexnet_hparams(checkpoint)
         pool5_features = None

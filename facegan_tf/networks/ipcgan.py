@@ -16,8 +16,8 @@ Conditional Generative Adversarial Networks", CVPR 2018), as built by the author
 As in the original: every convolution has a bias; padding is TF ``SAME`` with zeros (stride 2,
 kernel 3 pads 0 before and 1 after; kernel 4 stride 1 pads 1 and 2); kernels are initialised
 from a truncated N(0, 0.02) (transposed convolutions: plain N(0, 0.02)), biases with zeros.
-Batch norm: y = gamma * (x - mean) / sqrt(var + 1e-3) + beta with an exponential moving
-average of decay 0.9 (`BatchNorm`).
+Batch norm: y = gamma * (x - mean) / sqrt(var + 1e-3) + beta with TF1's zero-debiased
+exponential moving average of decay 0.9 (`BatchNorm`).
 
 Batch-norm modes, as the original:
 
@@ -79,16 +79,32 @@ class BatchNorm(keras.layers.Layer):
 
     ``training=True``: mean and biased variance of the batch over all axes but the last;
     ``training=False``: the moving averages. Output ``gamma * (x - m) / sqrt(v + epsilon) +
-    beta``. When ``update_statistics`` is true the moving averages move by
-    ``avg <- momentum * avg + (1 - momentum) * batch_value`` (plain EMA; the original's TF1
-    zero-debiasing only changes the first few hundred updates). Weights, in Keras'
-    BatchNormalization order: ``gamma``, ``beta``, ``moving_mean``, ``moving_variance``.
+    beta``.
+
+    When ``update_statistics`` is true, each call moves the averages by one step of TF1's
+    ``assign_moving_average(avg, value, decay)``. With ``zero_debias=True`` (TF1's default,
+    which the original uses), per statistic s in (mean, variance), with d = 1 - decay:
+
+        s_biased     <- s_biased - (s_biased - value) * d        (starts at 0)
+        s_local_step <- s_local_step + 1                         (starts at 0)
+        s_moving     <- s_moving - (s_moving - s_biased / (1 - (1 - d) ** s_local_step))
+
+    so the moving average holds the debiased average of all values seen (after the first
+    update it equals that update's value). With ``zero_debias=False``:
+    ``s_moving <- s_moving - (s_moving - value) * d`` (Keras' plain EMA).
+
+    Weights, Keras BatchNormalization order first: ``gamma``, ``beta``, ``moving_mean``,
+    ``moving_variance``, then the debias state ``moving_mean_biased``,
+    ``moving_mean_local_step``, ``moving_variance_biased``, ``moving_variance_local_step``
+    (TF1: ``<scope>/<scope>/moving_mean/biased`` etc.; float32, the step a scalar). They
+    exist in both modes, so checkpoints of either mode have the same variables.
 
     Args:
         momentum: EMA decay (0.9 in the original; Keras' default would be 0.99).
         epsilon: added to the variance (1e-3).
         synchronized: under a multi-replica strategy, compute batch statistics over the
             global batch (all-reduce) instead of each replica's part.
+        zero_debias: the original's zero-debiased EMA (True) or the plain EMA (False).
     """
 
     def __init__(
@@ -96,6 +112,7 @@ class BatchNorm(keras.layers.Layer):
         momentum: float = BN_MOMENTUM,
         epsilon: float = BN_EPSILON,
         synchronized: bool = False,
+        zero_debias: bool = True,
         **kwargs,
     ):
         # Normalisation runs in float32 (the input is cast); under a mixed policy the
@@ -110,6 +127,7 @@ class BatchNorm(keras.layers.Layer):
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
         self.synchronized = bool(synchronized)
+        self.zero_debias = bool(zero_debias)
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -125,6 +143,19 @@ class BatchNorm(keras.layers.Layer):
         self.moving_variance = self.add_weight(
             name="moving_variance", shape=(channels,), initializer="ones", trainable=False
         )
+        self.moving_mean_biased = self.add_weight(
+            name="moving_mean_biased", shape=(channels,), initializer="zeros", trainable=False
+        )
+        self.moving_mean_local_step = self.add_weight(
+            name="moving_mean_local_step", shape=(), initializer="zeros", trainable=False
+        )
+        self.moving_variance_biased = self.add_weight(
+            name="moving_variance_biased", shape=(channels,), initializer="zeros",
+            trainable=False,
+        )
+        self.moving_variance_local_step = self.add_weight(
+            name="moving_variance_local_step", shape=(), initializer="zeros", trainable=False
+        )
 
     def _batch_moments(self, x):
         axes = list(range(len(x.shape) - 1))
@@ -139,14 +170,29 @@ class BatchNorm(keras.layers.Layer):
             return mean, tf.maximum(total_square / total_count - tf.square(mean), 0.0)
         return tf.nn.moments(x, axes=axes)
 
+    def _update(self, moving, biased, local_step, value):
+        """One TF1 ``assign_moving_average`` step (see the class docstring)."""
+        decay = tf.constant(1.0 - self.momentum, tf.float32)
+        if not self.zero_debias:
+            moving.assign_sub((moving - value) * decay)
+            return
+        biased.assign_sub((biased - value) * decay)
+        local_step.assign_add(1.0)
+        bias_factor = 1.0 - tf.pow(1.0 - decay, tf.convert_to_tensor(local_step))
+        moving.assign_sub(moving - tf.convert_to_tensor(biased) / bias_factor)
+
     def call(self, inputs, training=False, update_statistics=None):
         x = ops.cast(inputs, "float32")
         if training:
             mean, variance = self._batch_moments(x)
             if update_statistics is None or update_statistics:
-                decay = 1.0 - self.momentum
-                self.moving_mean.assign_sub((self.moving_mean - mean) * decay)
-                self.moving_variance.assign_sub((self.moving_variance - variance) * decay)
+                self._update(
+                    self.moving_mean, self.moving_mean_biased, self.moving_mean_local_step, mean
+                )
+                self._update(
+                    self.moving_variance, self.moving_variance_biased,
+                    self.moving_variance_local_step, variance,
+                )
         else:
             mean, variance = self.moving_mean, self.moving_variance
         outputs = (x - mean) * ops.rsqrt(variance + self.epsilon) * self.gamma + self.beta
@@ -161,6 +207,7 @@ class BatchNorm(keras.layers.Layer):
             "momentum": self.momentum,
             "epsilon": self.epsilon,
             "synchronized": self.synchronized,
+            "zero_debias": self.zero_debias,
         }
 
 
@@ -234,6 +281,8 @@ class IPCGANGenerator(keras.Model):
         age_groups: channels of the condition map (5).
         synchronized_bn: batch statistics over the global batch under a multi-replica
             strategy (the original ran one device with batch 32).
+        bn_zero_debias: moving averages as TF1's zero-debiased EMA (the original) or as a
+            plain EMA (`BatchNorm`).
     """
 
     def __init__(
@@ -242,6 +291,7 @@ class IPCGANGenerator(keras.Model):
         num_blocks: int = 6,
         age_groups: int = AGE_GROUPS,
         synchronized_bn: bool = False,
+        bn_zero_debias: bool = True,
         **kwargs,
     ):
         kwargs.setdefault("name", "generator")
@@ -255,10 +305,13 @@ class IPCGANGenerator(keras.Model):
         self.num_blocks = num_blocks
         self.age_groups = age_groups
         self.synchronized_bn = synchronized_bn
+        self.bn_zero_debias = bool(bn_zero_debias)
         f = base_filters
 
         def bn(name):
-            return BatchNorm(synchronized=synchronized_bn, name=name)
+            return BatchNorm(
+                synchronized=synchronized_bn, zero_debias=self.bn_zero_debias, name=name
+            )
 
         self.conv1, self.bn1 = _conv(f, 7, 1, "conv1"), bn("bn1")
         self.conv2, self.bn2 = _conv(2 * f, 3, 2, "conv2"), bn("bn2")
@@ -304,6 +357,7 @@ class IPCGANGenerator(keras.Model):
             "num_blocks": self.num_blocks,
             "age_groups": self.age_groups,
             "synchronized_bn": self.synchronized_bn,
+            "bn_zero_debias": self.bn_zero_debias,
         }
 
 
@@ -321,7 +375,7 @@ class IPCGANDiscriminator(keras.Model):
         output_channels: channels of the logits (512 in the original; default 8 x
             base_filters).
         age_groups: channels of the condition map (5).
-        synchronized_bn: see `IPCGANGenerator`.
+        synchronized_bn, bn_zero_debias: see `IPCGANGenerator`.
     """
 
     def __init__(
@@ -330,6 +384,7 @@ class IPCGANDiscriminator(keras.Model):
         output_channels: int | None = None,
         age_groups: int = AGE_GROUPS,
         synchronized_bn: bool = False,
+        bn_zero_debias: bool = True,
         **kwargs,
     ):
         kwargs.setdefault("name", "discriminator")
@@ -349,10 +404,13 @@ class IPCGANDiscriminator(keras.Model):
         self.output_channels = output_channels
         self.age_groups = age_groups
         self.synchronized_bn = synchronized_bn
+        self.bn_zero_debias = bool(bn_zero_debias)
         f = base_filters
 
         def bn(name):
-            return BatchNorm(synchronized=synchronized_bn, name=name)
+            return BatchNorm(
+                synchronized=synchronized_bn, zero_debias=self.bn_zero_debias, name=name
+            )
 
         self.dis = _conv(f, 4, 2, "dis")
         self.dis_1, self.dis_bn0 = _conv(2 * f, 4, 2, "dis_1"), bn("dis_bn0")
@@ -378,6 +436,7 @@ class IPCGANDiscriminator(keras.Model):
             "output_channels": self.output_channels,
             "age_groups": self.age_groups,
             "synchronized_bn": self.synchronized_bn,
+            "bn_zero_debias": self.bn_zero_debias,
         }
 
 
@@ -388,9 +447,12 @@ def build_generator(
     image_size: int = 128,
     synchronized_bn: bool = False,
     name: str = "generator",
+    bn_zero_debias: bool = True,
 ) -> IPCGANGenerator:
     """A built `IPCGANGenerator` (weights created by one call on zeros, statistics untouched)."""
-    model = IPCGANGenerator(base_filters, num_blocks, age_groups, synchronized_bn, name=name)
+    model = IPCGANGenerator(
+        base_filters, num_blocks, age_groups, synchronized_bn, bn_zero_debias, name=name
+    )
     side = max(4, image_size)
     model(
         [ops.zeros((1, side, side, 3)), ops.zeros((1, side, side, age_groups))],
@@ -407,10 +469,11 @@ def build_discriminator(
     image_size: int = 128,
     synchronized_bn: bool = False,
     name: str = "discriminator",
+    bn_zero_debias: bool = True,
 ) -> IPCGANDiscriminator:
     """A built `IPCGANDiscriminator`."""
     model = IPCGANDiscriminator(
-        base_filters, output_channels, age_groups, synchronized_bn, name=name
+        base_filters, output_channels, age_groups, synchronized_bn, bn_zero_debias, name=name
     )
     side = max(8, image_size)
     model(

@@ -265,6 +265,8 @@ class AgeClassifierTrainer:
         return values
 
     def train_step(self, batch) -> dict:
+        """One Adam step on a global batch ``{"image", "group", "identity"}`` (images 227 px,
+        pixel - mean); returns ``loss``, ``age_loss``, ``identity_loss``, ``age_accuracy``."""
         if self._train_step is None:
 
             @tf.function
@@ -275,6 +277,38 @@ class AgeClassifierTrainer:
 
             self._train_step = train_step
         return self._train_step(batch)
+
+    # -------------------------------------------------------------- training surface
+    @property
+    def models(self) -> dict:
+        """``{"alexnet": AlexNet, "age_head": AgeClassifierHead}`` (the checkpoint's keys)."""
+        return {"alexnet": self.alexnet, "age_head": self.age_head}
+
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate in force (constant)."""
+        return float(precision.inner_optimizer(self.optimizer).learning_rate.numpy())
+
+    def optimizer_moments(self, which: str, variable_path: str) -> dict[str, np.ndarray]:
+        """Adam's first (``"m"``) and second (``"v"``) moment of one trainable variable.
+
+        Args:
+            which: ``"optimizer"`` (the one Adam over trunk and heads).
+            variable_path: the variable's ``path``, e.g. ``"alexnet/conv5/kernel"``.
+        """
+        if which != "optimizer":
+            raise ValueError(f"`which` must be 'optimizer'. Received: which={which!r}")
+        if variable_path not in {variable.path for variable in self.variables}:
+            raise ValueError(
+                f"No trainable variable has the path {variable_path!r}. Paths look like "
+                f"{self.variables[0].path!r}."
+            )
+        stem = variable_path.replace("/", "_")
+        slots = {v.name: v for v in precision.inner_optimizer(self.optimizer).variables}
+        return {
+            "m": np.asarray(slots[f"{stem}_momentum"].numpy()),
+            "v": np.asarray(slots[f"{stem}_velocity"].numpy()),
+        }
 
     def restore(self) -> str:
         """Restores the latest checkpoint of ``checkpoint_dir`` (either precision's)."""

@@ -10,8 +10,26 @@ One step on one batch (source faces s, real faces x of target group t, wrong gro
    output mapped to 0..255, resized 128 -> 227 with TF1 legacy bilinear and mean-subtracted.
 
 Two Adam optimisers (lr 1e-3, beta1 0.5, beta2 0.999, epsilon 1e-8), no schedule. Batch
-norms use batch statistics in every call and update their moving averages (decay 0.9).
+norms use batch statistics in every call and update their moving averages (decay 0.9, TF1's
+zero-debiased EMA unless ``bn_zero_debias=False``).
 Per-example losses are averaged over the global batch with `tf.nn.compute_average_loss`.
+
+Batch-norm statistics, as the original: it groups all 52 moving-average updates of the graph
+(17 generator batch norms, and 3 discriminator batch norms x 3 discriminator calls, each for
+mean and variance) into both its D and its G training op. So every update recomputes G(s, t)
+and the three discriminator calls D(x, t), D(x, f), D(G(s, t), t) in training mode and moves
+every average once per call:
+
+* D update (weights before the update): G's averages once; D's three times, in the order
+  D(x, t), D(x, f), D(G(s, t), t);
+* G update (D already updated, G not yet): G's averages once; D's three times, same order.
+
+G's averages thus move twice and D's six times per iteration. The original's ``tf.group``
+leaves the order of the three D updates inside one ``session.run`` unspecified; this trainer
+uses the order the original builds the calls in. The G update runs D(x, t) and D(x, f) only
+for these statistics (their values enter no loss). ``mirror_d_statistics=False`` skips those
+two calls (4 D updates per iteration; the statistics then follow only the calls the losses
+need).
 
 Checkpoints hold both models, both optimisers and the step (and the auxiliary nets when
 they were randomly initialised); the batch of step k is a function of (seed, k), so a
@@ -120,6 +138,8 @@ class IPCGANConfig:
     synchronized_bn: bool = False
     mixed_precision: bool = False
     xla: bool = False
+    bn_zero_debias: bool = True
+    mirror_d_statistics: bool = True
 
     def __post_init__(self):
         positive = (
@@ -177,11 +197,11 @@ def build_ipcgan_models(config: IPCGANConfig) -> dict[str, keras.Model]:
     return {
         "generator": build_generator(
             config.g_base_filters, config.num_blocks, config.age_groups, config.image_size,
-            config.synchronized_bn,
+            config.synchronized_bn, bn_zero_debias=config.bn_zero_debias,
         ),
         "discriminator": build_discriminator(
             config.d_base_filters, config.d_output_channels, config.age_groups,
-            config.image_size, config.synchronized_bn,
+            config.image_size, config.synchronized_bn, bn_zero_debias=config.bn_zero_debias,
         ),
     }
 
@@ -386,7 +406,10 @@ class IPCGANTrainer:
         )
 
     def _discriminator_gradients(self, batch):
-        """Forward and backward of D's objective on real, wrong-group and generated faces."""
+        """Forward and backward of D's objective on real, wrong-group and generated faces.
+
+        Moves G's averages once and D's three times (D(x, t), D(x, f), D(G(s, t), t)).
+        """
         generator, discriminator = self.models["generator"], self.models["discriminator"]
         cond_g, cond_true, cond_false = self._conditions(batch)
         as32 = precision.to_float32
@@ -400,17 +423,34 @@ class IPCGANTrainer:
             )
             d_loss = self._average(d_per_example)
             scaled_loss = self.d_optimizer.scale_loss(d_loss)
-        return tape.gradient(scaled_loss, self.d_variables), d_loss
+        values = {
+            "d_loss": d_loss,
+            "d_loss_real": self._average(losses.lsgan_loss(d_real, 1.0)),
+            "d_loss_fake1": self._average(losses.lsgan_loss(d_wrong, 0.0)),
+            "d_loss_fake2": self._average(losses.lsgan_loss(d_fake, 0.0)),
+        }
+        return tape.gradient(scaled_loss, self.d_variables), values
 
     def _generator_gradients(self, batch):
-        """Forward and backward of G's adversarial + identity + age objective."""
+        """Forward and backward of G's adversarial + identity + age objective.
+
+        Moves G's averages once and, with ``mirror_d_statistics``, D's three times
+        (D(x, t) and D(x, f) run for their statistics only, then D(G(s, t), t)); else once.
+        ``batch["g_source"]`` / ``batch["g_source_alexnet"]``, when given, replace the
+        sources of this update (the original's G update dequeued its own source batch).
+        """
         config = self.config
         generator, discriminator = self.models["generator"], self.models["discriminator"]
-        cond_g, cond_true, _ = self._conditions(batch)
+        cond_g, cond_true, cond_false = self._conditions(batch)
         as32 = precision.to_float32
-        source_features = tf.stop_gradient(self._features(batch["source_alexnet"]))
+        source = batch.get("g_source", batch["source"])
+        source_alexnet = batch.get("g_source_alexnet", batch["source_alexnet"])
+        if config.mirror_d_statistics:
+            discriminator([batch["real"], cond_true], training=True)
+            discriminator([batch["real"], cond_false], training=True)
+        source_features = tf.stop_gradient(self._features(source_alexnet))
         with tf.GradientTape() as tape:
-            fake = as32(generator([batch["source"], cond_g], training=True))
+            fake = as32(generator([source, cond_g], training=True))
             d_fake = as32(discriminator([fake, cond_true], training=True))
             terms = losses.ipcgan_generator_losses(
                 fake, d_fake, source_features, batch["true_group"], self._features,
@@ -420,23 +460,38 @@ class IPCGANTrainer:
             g_loss = self._average(terms["total"])
             scaled_loss = self.g_optimizer.scale_loss(g_loss)
         values = {
-            "g_loss": g_loss,
-            "g_gan_loss": self._average(terms["adversarial"]),
+            "g_loss": self._average(terms["adversarial"]),
             "fea_loss": self._average(terms["identity"]),
             "age_loss": self._average(terms["age"]),
+            "g_total_loss": g_loss,
         }
         return tape.gradient(scaled_loss, self.g_variables), values
 
     def _step_fn(self, batch):
         """One replica's step: D update, then G update on the same batch."""
-        d_gradients, d_loss = self._d_gradients(batch)
+        d_gradients, d_values = self._d_gradients(batch)
         self.d_optimizer.apply_gradients(zip(d_gradients, self.d_variables))
         g_gradients, g_values = self._g_gradients(batch)
         self.g_optimizer.apply_gradients(zip(g_gradients, self.g_variables))
-        return {"d_loss": d_loss, **g_values}
+        return {**d_values, **g_values}
 
     def train_step(self, distributed_batch) -> dict:
-        """One D step then one G step on a (distributed) global batch; replica-summed losses."""
+        """One training iteration on the given global batch: the D update, then the G update.
+
+        Args:
+            distributed_batch: a dict ``source`` [B, S, S, 3] (pixel - mean), ``source_alexnet``
+                [B, A, A, 3] (pixel - mean), ``real`` [B, S, S, 3] in [-1, 1], ``true_group``
+                and ``false_group`` [B] int32 (optionally ``g_source``, ``g_source_alexnet``
+                for the G update); numpy or tensors, or a distributed batch under a
+                multi-replica strategy.
+
+        Returns:
+            scalar tensors under the original graph's names (weighted as there): ``d_loss``,
+            ``d_loss_real``, ``d_loss_fake1``, ``d_loss_fake2`` (the three unweighted LSGAN
+            means), ``g_loss`` (adversarial term), ``fea_loss``, ``age_loss``, and
+            ``g_total_loss`` (g_loss + fea_loss + age_loss, what G minimises). `unweighted`
+            gives the original's log-line values.
+        """
         if self._train_step is None:
 
             @tf.function
@@ -460,15 +515,70 @@ class IPCGANTrainer:
 
         return {
             "d_loss": divide(values["d_loss"], config.gan_loss_weight),
-            "g_loss": divide(values["g_gan_loss"], config.gan_loss_weight),
+            "g_loss": divide(values["g_loss"], config.gan_loss_weight),
             "fea_loss": divide(values["fea_loss"], config.fea_loss_weight),
             "age_loss": divide(values["age_loss"], config.age_loss_weight),
         }
 
+    def log_line(self, step: int, values: dict, when: str | None = None) -> str:
+        """The original's per-step print: ``'<time>: step <k>, d_loss = %.3f, g_loss = %.3f,
+        fea_loss=%.3f, age_loss=%.3f'`` with the unweighted losses (``step`` counts from 0
+        there: the k-th iteration prints k - 1)."""
+        import datetime
+
+        u = self.unweighted(values)
+        when = when or str(datetime.datetime.now())
+        return (
+            f"{when}: step {step}, d_loss = {u['d_loss']:.3f}, g_loss = {u['g_loss']:.3f}, "
+            f"fea_loss={u['fea_loss']:.3f}, age_loss={u['age_loss']:.3f}"
+        )
+
+    # -------------------------------------------------------------- training surface
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate in force (constant; both Adams use it, as the original)."""
+        return float(precision.inner_optimizer(self.g_optimizer).learning_rate.numpy())
+
+    def optimizer_moments(self, which: str, variable_path: str) -> dict[str, np.ndarray]:
+        """Adam's first (``"m"``) and second (``"v"``) moment of one trainable variable.
+
+        Args:
+            which: ``"generator"`` or ``"discriminator"`` (the optimiser of that model).
+            variable_path: the variable's ``path``, e.g. ``"generator/conv1/kernel"``.
+        """
+        optimizers = {"generator": self.g_optimizer, "discriminator": self.d_optimizer}
+        if which not in optimizers:
+            raise ValueError(
+                f"`which` must be one of {sorted(optimizers)}. Received: which={which!r}"
+            )
+        owned = self.g_variables if which == "generator" else self.d_variables
+        if variable_path not in {variable.path for variable in owned}:
+            raise ValueError(
+                f"No trainable variable of the {which} optimiser has the path "
+                f"{variable_path!r}. Paths look like {owned[0].path!r}."
+            )
+        # Keras names Adam's slots "<path with / replaced by _>_momentum" / "_velocity".
+        stem = variable_path.replace("/", "_")
+        slots = {v.name: v for v in precision.inner_optimizer(optimizers[which]).variables}
+        return {
+            "m": np.asarray(slots[f"{stem}_momentum"].numpy()),
+            "v": np.asarray(slots[f"{stem}_velocity"].numpy()),
+        }
+
     # --------------------------------------------------------------------- resuming
     def restore(self) -> str:
-        """Restores the latest checkpoint of ``checkpoint_dir`` after checking the widths."""
+        """Restores the latest checkpoint of ``checkpoint_dir`` after checking the widths.
+
+        A folder converted from the original's ``acgan.model-N`` (``convert_tf1_checkpoint
+        --kind=ipcgan``) restores G and D, batch-norm debias state included; the step starts
+        at 0 and both Adams fresh, as the original's own restart (its checkpoints hold no
+        optimiser state and its step counter restarts at 0).
+        """
         info = read_run_info(self.config.checkpoint_dir)
+        if info is not None and info.get("kind") == KIND and "converted_from" in info.get(
+            "config", {}
+        ):
+            return self._restore_converted(info)
         if info is not None and info.get("kind") == KIND:
             saved = IPCGANConfig.from_dict(info["config"]).architecture()
             wanted = self.config.architecture()
@@ -480,15 +590,57 @@ class IPCGANTrainer:
                     f"The checkpoint in {self.config.checkpoint_dir!r} was made with other "
                     f"widths ({details}). Use the same flags or another --checkpoint_dir."
                 )
-        restored = precision.restore_in_either_precision(
-            self.config.checkpoint_dir,
-            None,
-            self.checkpoint,
-            self._checkpoint_objects,
-            self._make_checkpoint,
+        from facegan_tf.training.ipcgan_inference import (
+            continue_plain_averages,
+            lacks_debias_state,
+            without_debias_state,
         )
+
+        path = tf.train.latest_checkpoint(self.config.checkpoint_dir)
+        if path is not None and lacks_debias_state(path):
+            # Written before the batch norms kept their debias state: restore the rest and
+            # continue the plain averages.
+            objects = {
+                **self._checkpoint_objects,
+                **{name: without_debias_state(model) for name, model in self.models.items()},
+            }
+            restored = precision.restore_in_either_precision(
+                self.config.checkpoint_dir, path, self._make_checkpoint(objects), objects,
+                self._make_checkpoint,
+            )
+            continue_plain_averages(self.models)
+        else:
+            restored = precision.restore_in_either_precision(
+                self.config.checkpoint_dir,
+                None,
+                self.checkpoint,
+                self._checkpoint_objects,
+                self._make_checkpoint,
+            )
         self._last_saved = int(self.step.numpy())
         return restored
+
+    def _restore_converted(self, info: dict) -> str:
+        saved = info["config"]
+        wanted = self.config.architecture()
+        differing = {
+            k: (saved.get(k), wanted[k]) for k in wanted if saved.get(k) != wanted[k]
+        }
+        if differing:
+            details = ", ".join(
+                f"{k}: checkpoint {a!r} vs flags {b!r}" for k, (a, b) in differing.items()
+            )
+            raise ValueError(
+                f"The converted checkpoint in {self.config.checkpoint_dir!r} has other widths "
+                f"({details}). Use the same flags or another --checkpoint_dir."
+            )
+        path = tf.train.latest_checkpoint(self.config.checkpoint_dir)
+        if path is None:
+            raise FileNotFoundError(
+                f"No checkpoint to resume from in {self.config.checkpoint_dir!r}."
+            )
+        restore_models(path, **self.models)
+        return path
 
     def save(self) -> str | None:
         """Saves the run state (every worker takes part; only the chief's copy is kept) and
@@ -510,10 +662,11 @@ class IPCGANTrainer:
     # ------------------------------------------------------------------------ loop
     def fit(
         self, lists: IPCGANLists | None = None, progress: bool = True,
-        until_step: int | None = None,
+        until_step: int | None = None, log_lines=None,
     ) -> dict:
         """Trains until ``max_steps`` (or ``until_step``, if smaller); writes stats, samples
-        and checkpoints, and saves at the end."""
+        and checkpoints, and saves at the end. ``log_lines``, when given, receives the
+        original's log line (`log_line`) of every logged step."""
         config = self.config
         last_step = min(config.max_steps, until_step or config.max_steps)
         if lists is None:
@@ -557,6 +710,8 @@ class IPCGANTrainer:
                                 **{f"Unweighted/{k}": v for k, v in unweighted.items()},
                                 "images_per_second": self.global_batch / max(seconds, 1e-9),
                             })
+                            if log_lines is not None:
+                                log_lines(self.log_line(step - 1, losses_now))
                         bar.update(1, d=losses_now["d_loss"], g=losses_now["g_loss"])
                         if step % config.val_interval == 0:
                             self.write_samples(sample_sources, step, stats)

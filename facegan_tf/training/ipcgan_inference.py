@@ -34,8 +34,8 @@ from facegan_tf.data.images import (
 from facegan_tf.data.ipcgan_lists import condition_batch
 from facegan_tf.data.ipcgan_results import aged_name
 from facegan_tf.migrate.tf1 import STATE_FILE
-from facegan_tf.networks.ipcgan import MEAN_RGB
-from facegan_tf.training.checkpointing import read_run_info, restore_models
+from facegan_tf.networks.ipcgan import MEAN_RGB, BatchNorm
+from facegan_tf.training.checkpointing import read_run_info, restore_models, trackable_variables
 from facegan_tf.training.progress import ProgressBar
 from facegan_tf.training.samples import write_gallery
 
@@ -50,6 +50,62 @@ def _legacy_folder(folder: str) -> bool:
     return os.path.isfile(os.path.join(folder, STATE_FILE)) or any(
         name.endswith(".index") for name in os.listdir(folder)
     )
+
+
+#: `BatchNorm`'s zero-debias state, absent from checkpoints written before it existed.
+DEBIAS_WEIGHTS = (
+    "moving_mean_biased", "moving_mean_local_step", "moving_variance_biased",
+    "moving_variance_local_step",
+)
+#: Update count given to averages restored without debias state: 0.9 ** n underflows, so
+#: the zero-debiased EMA continues them exactly as the plain EMA they were made with.
+CONTINUED_LOCAL_STEP = 1000.0
+
+
+def lacks_debias_state(path: str) -> bool:
+    """True for an IPCGAN checkpoint of ours written before `BatchNorm` kept its debias state."""
+    try:
+        names = [name for name, _ in tf.train.list_variables(path)]
+    except (tf.errors.OpError, ValueError):
+        return False  # let the regular restore report the unreadable checkpoint
+    return not any("moving_mean_biased" in name for name in names)
+
+
+def without_debias_state(model: keras.Model) -> dict:
+    """`trackable_variables` of ``model`` without the debias state (older checkpoints)."""
+    return {
+        path: variable for path, variable in trackable_variables(model).items()
+        if not path.endswith(DEBIAS_WEIGHTS)
+    }
+
+
+def continue_plain_averages(models: dict) -> None:
+    """Debias state that continues restored moving averages: biased = moving, n = 1000."""
+    for model in models.values():
+        for layer in model._flatten_layers(include_self=False):
+            if isinstance(layer, BatchNorm):
+                layer.moving_mean_biased.assign(layer.moving_mean)
+                layer.moving_variance_biased.assign(layer.moving_variance)
+                layer.moving_mean_local_step.assign(CONTINUED_LOCAL_STEP)
+                layer.moving_variance_local_step.assign(CONTINUED_LOCAL_STEP)
+
+
+def restore_ipcgan_models(path: str, models: dict) -> None:
+    """`restore_models` for G and D, also from checkpoints without the debias state."""
+    if not lacks_debias_state(path):
+        restore_models(path, **models)
+        return
+    checkpoint = tf.train.Checkpoint(
+        **{name: without_debias_state(model) for name, model in models.items()}
+    )
+    try:
+        checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
+    except (AssertionError, ValueError, IndexError, tf.errors.OpError) as error:
+        raise ValueError(
+            f"Checkpoint {path!r} does not fit the model (different widths, architecture or a "
+            f"damaged file): {str(error).splitlines()[0][:400]}"
+        ) from error
+    continue_plain_averages(models)
 
 
 def load_ipcgan_models(checkpoint_dir: str, image_size: int = 128) -> tuple[dict, dict]:
@@ -82,7 +138,7 @@ def load_ipcgan_models(checkpoint_dir: str, image_size: int = 128) -> tuple[dict
             latest = tf.train.latest_checkpoint(checkpoint_dir)
             if latest is None:
                 raise FileNotFoundError(f"{checkpoint_dir!r} has a run file but no checkpoint.")
-            restore_models(latest, **models)
+            restore_ipcgan_models(latest, models)
             return models, {"source": "facegan_tf", "checkpoint": latest, **widths}
         if not _legacy_folder(checkpoint_dir):
             raise FileNotFoundError(

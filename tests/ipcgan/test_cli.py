@@ -2,7 +2,9 @@
 
 import json
 import os
+import re
 
+import numpy as np
 import pytest
 
 TINY_FLAGS = [
@@ -22,10 +24,22 @@ def trained(tiny_data, tmp_path_factory, cli):
         f"--sample_dir={out / 'sample'}",
     )
     assert result.returncode == 0, result.stderr[-2000:]
+    (out / "stdout.txt").write_text(result.stdout, encoding="utf-8")
     return out
 
 
+#: The original's print: '%s: step %d, d_loss = %.3f, g_loss = %.3f, fea_loss=%.3f,
+#: age_loss=%.3f' with datetime.now() and the 0-based iteration index.
+ORIGINAL_LOG_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}: step (\d+), d_loss = -?\d+\.\d{3}, "
+    r"g_loss = -?\d+\.\d{3}, fea_loss=-?\d+\.\d{3}, age_loss=-?\d+\.\d{3}$"
+)
+
+
 def test_train_writes_checkpoint_samples_and_original_log_line(trained):
+    lines = (trained / "stdout.txt").read_text(encoding="utf-8").splitlines()
+    steps = [int(m.group(1)) for m in map(ORIGINAL_LOG_LINE.match, lines) if m]
+    assert steps == [0, 1], lines
     assert (trained / "ckpt" / "facegan_run.json").is_file()
     assert (trained / "sample" / "2" / "source.png").is_file()
     with open(trained / "ckpt" / "facegan_run.json", encoding="utf-8") as f:
@@ -49,6 +63,42 @@ def test_test_tool_faithful_and_clean_with_non_ascii_names(trained, tiny_data, c
         names = sorted(os.listdir(out))
         assert "Zoë_ü.jpg_1.jpg" in names and "Zoë_ü.jpg" in names
         assert "a.png_2.jpg" in names and "index.html" in names and len(names) == 7
+        _check_test_outputs(out, mode, trained / "ckpt", tiny_data)
+
+
+def _check_test_outputs(out, mode, checkpoint_dir, tiny_data):
+    """Every written image equals the in-process generator on the same batch (faithful: the
+    image and the sorted padding faces, batch statistics; clean: the image alone, moving
+    statistics), written through the same encoder."""
+    from facegan_tf.data.images import read_image, save_image, to_uint8
+    from facegan_tf.data.ipcgan_lists import condition_batch
+    from facegan_tf.training.ipcgan_inference import load_ipcgan_models, load_test_image
+
+    models, _ = load_ipcgan_models(str(checkpoint_dir), image_size=16)
+    generator = models["generator"]
+    padding = [load_test_image(str(tiny_data / "pad" / f"pad_{i}.png"), 16) for i in range(3)]
+    outputs = {}
+    for name in ("a.png", "Zoë_ü.jpg"):
+        image = load_test_image(str(tiny_data / "test" / name), 16)
+        pixels = np.round(image + np.asarray([104.0, 117.0, 124.0], np.float32)).astype(np.uint8)
+        if name.endswith(".png"):  # the resized input copy (lossless format)
+            np.testing.assert_array_equal(read_image(str(out / name)), pixels)
+        batch = np.stack([image] + padding) if mode == "faithful" else image[None]
+        expected = {}
+        for group in (1, 2):
+            output = generator(
+                [batch, condition_batch(np.full([len(batch)], group), 3, 16)],
+                training=mode == "faithful", update_statistics=False,
+            ).numpy()[0]
+            target = out.parent / f"expected_{mode}_{group}.jpg"
+            save_image(str(target), to_uint8(output))
+            expected[group] = read_image(str(target)).astype(np.float64)
+        for group in (1, 2):
+            written = read_image(str(out / f"{name}_{group}.jpg")).astype(np.float64)
+            assert np.abs(written - expected[group]).mean() < 0.5, (name, group)
+        outputs[name] = expected[1]
+    # The outputs vary with the input, so a mixed-up or stale file would not pass.
+    assert np.abs(outputs["a.png"] - outputs["Zoë_ü.jpg"]).mean() > 2.0
 
 
 def test_test_tool_refuses_bad_inputs(trained, tiny_data, tmp_path, cli):

@@ -31,11 +31,28 @@ def test_converter_consumes_exactly_the_released_variable_set(golden):
     assert len(names) == 206
     bookkeeping = {n for n in names if n.endswith(("/biased", "/local_step"))}
     assert len(bookkeeping) == 80
-    assert set(info["ignored"]) == bookkeeping
-    assert set(info["loaded"]) == names - bookkeeping
-    assert len(info["loaded"]) == len(set(info["loaded"])) == 126
+    # The zero-debias state is loaded too (training continues the original's averages).
+    assert not info["ignored"]
+    assert set(info["loaded"]) == names
+    assert len(info["loaded"]) == len(set(info["loaded"])) == 206
     assert info["g_base_filters"] == 32 and info["num_blocks"] == 6
     assert info["d_output_channels"] == 512 and info["age_groups"] == 5
+
+
+def test_zero_debias_state_is_loaded_under_the_doubled_scope(golden):
+    folder, models, _, _ = golden
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(os.path.join(folder, CHECKPOINT, "acgan.model-399999"))
+    for model, layer, scope in (("generator", "unit_3_sub2_bn2", "generator/unit_3/sub2/bn2"),
+                                ("discriminator", "dis_bn1", "discriminator/dis_bn1")):
+        bn = models[model].get_layer(layer)
+        for stat in ("moving_mean", "moving_variance"):
+            np.testing.assert_array_equal(
+                getattr(bn, f"{stat}_biased").numpy(),
+                reader.get_tensor(f"{scope}/{scope}/{stat}/biased"))
+            assert float(getattr(bn, f"{stat}_local_step").numpy()) == float(
+                reader.get_tensor(f"{scope}/{scope}/{stat}/local_step"))
 
 
 def test_generator_and_discriminator_match_original_outputs(golden):

@@ -74,12 +74,22 @@ def test_batch_norm_modes_and_residual_quirk():
     out_a = without_units([images, cond], training=False).numpy()
     out_b = without_units([changed, cond], training=False).numpy()
     np.testing.assert_allclose(out_a[0], out_b[0], atol=1e-7)
-    # Training mode updates the moving averages with decay 0.9.
+    # Training mode updates the moving averages (TF1 zero-debiased EMA, decay 0.9): after one
+    # update they equal the batch moments; the plain EMA gives 0.1 * mean.
     generator([images, cond], training=True)
     bn1 = generator.get_layer("bn1")
     conv = generator.get_layer("conv1")(tf.concat([images, cond], -1)).numpy()
-    np.testing.assert_allclose(bn1.moving_mean.numpy(), 0.1 * conv.mean(axis=(0, 1, 2)),
+    np.testing.assert_allclose(bn1.moving_mean.numpy(), conv.mean(axis=(0, 1, 2)),
                                rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(bn1.moving_mean_biased.numpy(), 0.1 * conv.mean(axis=(0, 1, 2)),
+                               rtol=1e-4, atol=1e-4)
+    assert float(bn1.moving_variance_local_step.numpy()) == 1.0
+    plain = build_generator(4, 1, 3, 8, bn_zero_debias=False)
+    plain.set_weights(generator.get_weights())
+    plain.get_layer("bn1").moving_mean.assign(np.zeros(4, np.float32))
+    plain([images, cond], training=True)
+    np.testing.assert_allclose(plain.get_layer("bn1").moving_mean.numpy(),
+                               0.1 * conv.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-4)
 
 
 def test_keras_round_trip(tmp_path):
