@@ -275,11 +275,13 @@ def run_status(checkpoint: TrainingCheckpoint, step: tf.Variable):
     command line, TensorFlow version and whether oneDNN is on. When the body ends it is
     rewritten with ``"completed"``, ``"interrupted"`` (Ctrl-C) or ``"failed"`` (a Python
     exception, named in ``"error"``) and the step reached; a failing final write never hides
-    the exception that ended training. A file still saying
-    ``"started"`` while no process ``pid`` runs means the process died where Python could
-    not see it: a TensorFlow abort (``Check failed``), a segmentation fault, SIGKILL or the
-    out-of-memory killer (docs/troubleshooting.md). Only the chief writes (non-chief
-    workers of a multi-worker run have ``checkpoint.enabled`` false).
+    the exception that ended training. A run that fails before it saved anything, in a
+    folder it created, removes the file and those folders again (a refused run leaves
+    nothing). A file still saying ``"started"`` while no process ``pid`` runs means the
+    process died where Python could not see it: a TensorFlow abort (``Check failed``), a
+    segmentation fault, SIGKILL or the out-of-memory killer (docs/troubleshooting.md). Only
+    the chief writes (non-chief workers of a multi-worker run have ``checkpoint.enabled``
+    false).
 
     Args:
         checkpoint: the trainer's `TrainingCheckpoint` (folder, kind and config).
@@ -306,6 +308,7 @@ def run_status(checkpoint: TrainingCheckpoint, step: tf.Variable):
             status.update(changes, updated=_now())
             write_json_atomic(path, status)
 
+    created = _missing_folders(checkpoint.directory)
     write()
     try:
         yield path
@@ -321,8 +324,27 @@ def run_status(checkpoint: TrainingCheckpoint, step: tf.Variable):
                 step=_step_value(step),
                 error=f"{type(error).__name__}: {message[0][:500] if message else ''}",
             )
+        if created and os.listdir(checkpoint.directory) == [RUN_STATUS_FILE]:
+            # Refused before anything was saved (e.g. a missing data folder): leave no trace.
+            os.remove(path)
+            for folder in created:
+                with contextlib.suppress(OSError):
+                    os.rmdir(folder)
         raise
     write(state="completed", step=_step_value(step))
+
+
+def _missing_folders(directory: str) -> list[str]:
+    """``directory`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    folder = os.path.abspath(directory)
+    while not os.path.isdir(folder):
+        missing.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return missing
 
 
 def listed_checkpoints(directory: str) -> list[str]:

@@ -81,7 +81,8 @@ def test_saved_model_signatures(cyclegan_export):
     assert {"serving_default", "serving_float", "serving_uint8"} <= set(loaded.signatures)
     images = smooth_images(np.random.default_rng(1), 1, 24, 16)
     out = loaded.signatures["serving_float"](images=tf.constant(images))["generated"].numpy()
-    assert np.abs(out - _reference_cyclegan(model, images)).max() < 1e-6
+    # Graph vs eager float rounding (oneDNN's kernels differ by up to ~2e-6 here).
+    assert np.abs(out - _reference_cyclegan(model, images)).max() < 1e-5
     pixels = np.round((images + 1) * 127.5).astype(np.uint8)
     out = loaded.signatures["serving_uint8"](images=tf.constant(pixels))["generated"].numpy()
     expected = _reference_cyclegan(model, pixels.astype(np.float32) / 127.5 - 1)
