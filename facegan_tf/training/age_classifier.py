@@ -40,6 +40,7 @@ from facegan_tf.networks.alexnet import build_age_head, build_alexnet, pool5_siz
 from facegan_tf.networks.ipcgan import MEAN_RGB
 from facegan_tf.training import guards, precision
 from facegan_tf.training.checkpointing import TrainingCheckpoint, read_run_info
+from facegan_tf.training.optimizers import TF1Adam
 from facegan_tf.training.progress import ProgressBar
 from facegan_tf.training.stats import StatsWriter
 from facegan_tf.training.strategy import (
@@ -175,7 +176,7 @@ class AgeClassifierTrainer:
                 self.age_head = build_age_head(features, config.fc_units, config.age_groups)
             self.variables = self.alexnet.trainable_variables + self.age_head.trainable_variables
             self.optimizer = precision.loss_scaled(
-                keras.optimizers.Adam(
+                TF1Adam(
                     config.learning_rate, beta_1=config.beta1, epsilon=config.adam_epsilon
                 ),
                 config.mixed_precision,

@@ -65,6 +65,7 @@ from facegan_tf.networks.cyclegan import build_discriminator, build_generator
 from facegan_tf.training import guards, precision
 from facegan_tf.training.checkpointing import TrainingCheckpoint, read_run_info
 from facegan_tf.training.image_pool import ImagePool
+from facegan_tf.training.optimizers import TF1Adam
 from facegan_tf.training.progress import ProgressBar
 from facegan_tf.training.samples import save_grid, stack_panels, write_gallery
 from facegan_tf.training.stats import StatsWriter
@@ -231,7 +232,7 @@ def build_cyclegan_models(config: CycleGANConfig) -> dict[str, keras.Model]:
 
 
 def _adam(config: CycleGANConfig) -> keras.optimizers.Adam:
-    return keras.optimizers.Adam(
+    return TF1Adam(
         learning_rate=config.lr, beta_1=config.beta1, beta_2=0.999, epsilon=config.adam_epsilon
     )
 

@@ -41,6 +41,7 @@ from facegan_tf.migrate import dcgan_sualab
 from facegan_tf.networks.dcgan import DCGANDiscriminator, DCGANGenerator
 from facegan_tf.training.checkpointing import read_run_info
 from facegan_tf.training.gan_loop import SEED_FIXED_Z, GANLoopTrainer, fixed_z
+from facegan_tf.training.optimizers import TF1Adam
 from facegan_tf.training.precision import to_float32
 from facegan_tf.training.strategy import STRATEGIES
 
@@ -176,7 +177,7 @@ ARCHITECTURE_FIELDS = ("image_size", "z_dim", "fc_channels", "g_channels", "d_ch
 
 def adam(config) -> keras.optimizers.Adam:
     """TF1 ``AdamOptimizer`` constants: epsilon 1e-8 (Keras' default is 1e-7)."""
-    return keras.optimizers.Adam(
+    return TF1Adam(
         learning_rate=config.init_learning_rate,
         beta_1=config.beta1,
         beta_2=config.beta2,

@@ -77,6 +77,7 @@ from facegan_tf.training.checkpointing import (
     read_run_info,
     restore_models,
 )
+from facegan_tf.training.optimizers import TF1Adam
 from facegan_tf.training.progress import ProgressBar
 from facegan_tf.training.samples import save_grid, write_gallery
 from facegan_tf.training.stats import StatsWriter
@@ -261,7 +262,7 @@ def load_pretrained(path: str, which: str) -> keras.Model:
 
 
 def _adam(config: IPCGANConfig) -> keras.optimizers.Adam:
-    return keras.optimizers.Adam(
+    return TF1Adam(
         learning_rate=config.learning_rate, beta_1=config.beta1, beta_2=0.999,
         epsilon=config.adam_epsilon,
     )
