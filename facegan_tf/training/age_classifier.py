@@ -40,7 +40,7 @@ from facegan_tf.networks.alexnet import build_age_head, build_alexnet, pool5_siz
 from facegan_tf.networks.ipcgan import MEAN_RGB
 from facegan_tf.training import guards, precision
 from facegan_tf.training.checkpointing import TrainingCheckpoint, read_run_info
-from facegan_tf.training.optimizers import TF1Adam
+from facegan_tf.training.optimizers import TF1Adam, adam_moments
 from facegan_tf.training.progress import ProgressBar
 from facegan_tf.training.stats import StatsWriter
 from facegan_tf.training.strategy import (
@@ -297,19 +297,9 @@ class AgeClassifierTrainer:
             which: ``"optimizer"`` (the one Adam over trunk and heads).
             variable_path: the variable's ``path``, e.g. ``"alexnet/conv5/kernel"``.
         """
-        if which != "optimizer":
-            raise ValueError(f"`which` must be 'optimizer'. Received: which={which!r}")
-        if variable_path not in {variable.path for variable in self.variables}:
-            raise ValueError(
-                f"No trainable variable has the path {variable_path!r}. Paths look like "
-                f"{self.variables[0].path!r}."
-            )
-        stem = variable_path.replace("/", "_")
-        slots = {v.name: v for v in precision.inner_optimizer(self.optimizer).variables}
-        return {
-            "m": np.asarray(slots[f"{stem}_momentum"].numpy()),
-            "v": np.asarray(slots[f"{stem}_velocity"].numpy()),
-        }
+        return adam_moments(
+            {"optimizer": self.optimizer}, {"optimizer": self.variables}, which, variable_path
+        )
 
     def restore(self) -> str:
         """Restores the latest checkpoint of ``checkpoint_dir`` (either precision's)."""

@@ -65,7 +65,7 @@ from facegan_tf.networks.cyclegan import build_discriminator, build_generator
 from facegan_tf.training import guards, precision
 from facegan_tf.training.checkpointing import TrainingCheckpoint, read_run_info
 from facegan_tf.training.image_pool import ImagePool
-from facegan_tf.training.optimizers import TF1Adam
+from facegan_tf.training.optimizers import TF1Adam, adam_moments
 from facegan_tf.training.progress import ProgressBar
 from facegan_tf.training.samples import save_grid, stack_panels, write_gallery
 from facegan_tf.training.stats import StatsWriter
@@ -448,24 +448,12 @@ class CycleGANTrainer:
             which: ``"generator"`` (the Adam over both generators) or ``"discriminator"``.
             variable_path: the variable's ``path``, e.g. ``"generator_a2b/g_e1_c/kernel"``.
         """
-        optimizers = {"generator": self.g_optimizer, "discriminator": self.d_optimizer}
-        if which not in optimizers:
-            raise ValueError(
-                f"`which` must be one of {sorted(optimizers)}. Received: which={which!r}"
-            )
-        owned = self.generator_variables if which == "generator" else self.discriminator_variables
-        if variable_path not in {variable.path for variable in owned}:
-            raise ValueError(
-                f"No trainable variable of the {which} optimiser has the path "
-                f"{variable_path!r}. Paths look like {owned[0].path!r}."
-            )
-        # Keras names Adam's slots "<path with / replaced by _>_momentum" / "_velocity".
-        stem = variable_path.replace("/", "_")
-        slots = {v.name: v for v in precision.inner_optimizer(optimizers[which]).variables}
-        return {
-            "m": np.asarray(slots[f"{stem}_momentum"].numpy()),
-            "v": np.asarray(slots[f"{stem}_velocity"].numpy()),
-        }
+        return adam_moments(
+            {"generator": self.g_optimizer, "discriminator": self.d_optimizer},
+            {"generator": self.generator_variables, "discriminator": self.discriminator_variables},
+            which,
+            variable_path,
+        )
 
     # ------------------------------------------------------------------------ resuming
     def restore(self, path: str | None = None) -> str:

@@ -60,6 +60,7 @@ from facegan_tf.fileio import read_json, write_json_atomic
 from facegan_tf.training import guards
 from facegan_tf.training.checkpointing import TrainingCheckpoint, read_run_info
 from facegan_tf.training.curves import save_learning_curve
+from facegan_tf.training.optimizers import adam_moments, adam_slots
 from facegan_tf.training.precision import dtype_policy, inner_optimizer, loss_scaled
 from facegan_tf.training.progress import ProgressBar
 from facegan_tf.training.samples import make_grid, newest_first, save_grid, write_gallery
@@ -328,26 +329,15 @@ class GANLoopTrainer:
         numpy arrays.
 
         Raises:
-            KeyError: no optimiser of that name, or it updates no variable with that path.
+            ValueError: no optimiser of that name, or it updates no variable with that path.
         """
-        if optimizer_name not in self.optimizers:
-            raise KeyError(
-                f"No optimiser {optimizer_name!r}; expected one of {sorted(self.optimizers)}."
-            )
-        paths = [v.path for v in self.trainable_variables(optimizer_name)]
-        if path not in paths:
-            raise KeyError(
-                f"Optimiser {optimizer_name!r} updates no variable {path!r}; its variables: {paths}"
-            )
-        first, second = self._adam_slots(optimizer_name, path)
-        return {"m": np.asarray(first), "v": np.asarray(second)}
+        return adam_moments(
+            self.optimizers,
+            {name: self.trainable_variables(name) for name in self.optimizers},
+            optimizer_name,
+            path,
+        )
 
-    def _adam_slots(self, optimizer_name: str, path: str) -> tuple:
-        """Adam's (first, second) moment variables of the variable ``path``; Keras names them
-        ``<path with "/" as "_">_momentum`` and ``..._velocity``."""
-        slots = {v.name: v for v in inner_optimizer(self.optimizers[optimizer_name]).variables}
-        stem = path.replace("/", "_")
-        return slots[f"{stem}_momentum"], slots[f"{stem}_velocity"]
 
     def set_adam_state(self, optimizer_name: str, iterations: int, moments: dict) -> None:
         """Sets optimiser ``optimizer_name``'s update count and, for every variable path in
@@ -365,7 +355,7 @@ class GANLoopTrainer:
                 f"{unknown[:4]}, missing paths {missing[:4]}."
             )
         for path, (m, v) in moments.items():
-            first, second = self._adam_slots(optimizer_name, path)
+            first, second = adam_slots(self.optimizers[optimizer_name], path)
             for slot, value in ((first, m), (second, v)):
                 if tuple(np.shape(value)) != tuple(slot.shape):
                     raise ValueError(

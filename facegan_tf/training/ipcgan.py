@@ -77,7 +77,7 @@ from facegan_tf.training.checkpointing import (
     read_run_info,
     restore_models,
 )
-from facegan_tf.training.optimizers import TF1Adam
+from facegan_tf.training.optimizers import TF1Adam, adam_moments
 from facegan_tf.training.progress import ProgressBar
 from facegan_tf.training.samples import save_grid, write_gallery
 from facegan_tf.training.stats import StatsWriter
@@ -547,24 +547,12 @@ class IPCGANTrainer:
             which: ``"generator"`` or ``"discriminator"`` (the optimiser of that model).
             variable_path: the variable's ``path``, e.g. ``"generator/conv1/kernel"``.
         """
-        optimizers = {"generator": self.g_optimizer, "discriminator": self.d_optimizer}
-        if which not in optimizers:
-            raise ValueError(
-                f"`which` must be one of {sorted(optimizers)}. Received: which={which!r}"
-            )
-        owned = self.g_variables if which == "generator" else self.d_variables
-        if variable_path not in {variable.path for variable in owned}:
-            raise ValueError(
-                f"No trainable variable of the {which} optimiser has the path "
-                f"{variable_path!r}. Paths look like {owned[0].path!r}."
-            )
-        # Keras names Adam's slots "<path with / replaced by _>_momentum" / "_velocity".
-        stem = variable_path.replace("/", "_")
-        slots = {v.name: v for v in precision.inner_optimizer(optimizers[which]).variables}
-        return {
-            "m": np.asarray(slots[f"{stem}_momentum"].numpy()),
-            "v": np.asarray(slots[f"{stem}_velocity"].numpy()),
-        }
+        return adam_moments(
+            {"generator": self.g_optimizer, "discriminator": self.d_optimizer},
+            {"generator": self.g_variables, "discriminator": self.d_variables},
+            which,
+            variable_path,
+        )
 
     # --------------------------------------------------------------------- resuming
     def restore(self) -> str:

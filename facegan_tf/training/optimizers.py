@@ -19,6 +19,7 @@ step). ``amsgrad`` and weight decay fall back to Keras' update.
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 
@@ -98,3 +99,37 @@ class TF1Adam(keras.optimizers.Adam):
             distribution.extended.update(
                 variable, apply, args=(gradient, coefficients[dtype]), group=False
             )
+
+
+def adam_slots(optimizer: keras.optimizers.Optimizer, variable_path: str) -> tuple:
+    """Adam's (first, second) moment variables of the variable ``variable_path`` in
+    ``optimizer`` (or the optimizer a loss-scale optimizer wraps). Keras names them
+    ``<path with "/" as "_">_momentum`` and ``..._velocity``."""
+    slots = {v.name: v for v in getattr(optimizer, "inner_optimizer", optimizer).variables}
+    stem = variable_path.replace("/", "_")
+    return slots[f"{stem}_momentum"], slots[f"{stem}_velocity"]
+
+
+def adam_moments(optimizers: dict, trainable: dict, which: str, variable_path: str) -> dict:
+    """``{"m": first moment, "v": second moment}`` (numpy) of one trainable variable: the
+    public ``optimizer_moments(which, variable_path)`` of every trainer.
+
+    Args:
+        optimizers: the trainer's optimisers by name (e.g. ``"generator"``).
+        trainable: the trainable variables each optimiser updates, by the same names.
+        which: the optimiser's name.
+        variable_path: the variable's Keras ``path``, e.g. ``"generator/conv1/kernel"``.
+
+    Raises:
+        ValueError: no optimiser ``which``, or it updates no variable ``variable_path``.
+    """
+    if which not in optimizers:
+        raise ValueError(f"`which` must be one of {sorted(optimizers)}. Received: which={which!r}")
+    paths = [variable.path for variable in trainable[which]]
+    if variable_path not in paths:
+        raise ValueError(
+            f"No trainable variable of the {which} optimiser has the path {variable_path!r}. "
+            f"Paths look like {paths[0]!r}."
+        )
+    first, second = adam_slots(optimizers[which], variable_path)
+    return {"m": np.asarray(first.numpy()), "v": np.asarray(second.numpy())}
