@@ -21,44 +21,21 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SCRIPT = os.path.join(REPO, "tests", "reliability", "one_step_per_family.py")
 
 
-SETTINGS = {"onednn_on": "1", "onednn_off": "0"}
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    """Both settings, started together so their TensorFlow imports and traces overlap:
-    ``{id: CompletedProcess}``."""
-    processes = {}
-    for name, onednn in SETTINGS.items():
-        folder = tmp_path_factory.mktemp(name)
-        env = dict(
-            os.environ,
-            TF_ENABLE_ONEDNN_OPTS=onednn,
-            TF_CPP_MIN_LOG_LEVEL="2",
-            CUDA_VISIBLE_DEVICES="",
-            PYTHONPATH=os.pathsep.join(p for p in (REPO, os.environ.get("PYTHONPATH")) if p),
-            TMPDIR=str(folder),
-        )
-        processes[name] = subprocess.Popen(
-            [sys.executable, SCRIPT], cwd=str(folder), env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True,
-        )
-    results = {}
-    for name, process in processes.items():
-        try:
-            stdout, stderr = process.communicate(timeout=1500)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            stdout, stderr = process.communicate()
-        results[name] = subprocess.CompletedProcess(process.args, process.returncode, stdout,
-                                                    stderr)
-    return results
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("onednn", list(SETTINGS))
-def test_one_step_of_every_family_at_default_size(onednn, finished):
-    result = finished[onednn]
+@pytest.mark.parametrize("onednn", ["1", "0"], ids=["onednn_on", "onednn_off"])
+def test_one_step_of_every_family_at_default_size(onednn, tmp_path):
+    env = dict(
+        os.environ,
+        TF_ENABLE_ONEDNN_OPTS=onednn,
+        TF_CPP_MIN_LOG_LEVEL="2",
+        CUDA_VISIBLE_DEVICES="",
+        PYTHONPATH=os.pathsep.join(p for p in (REPO, os.environ.get("PYTHONPATH")) if p),
+        TMPDIR=str(tmp_path),
+    )
+    result = subprocess.run(
+        [sys.executable, SCRIPT], cwd=str(tmp_path), env=env, capture_output=True, text=True,
+        timeout=1500,
+    )
     reports = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     done = [report["family"] for report in reports]
     assert result.returncode == 0, (
