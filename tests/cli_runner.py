@@ -71,9 +71,12 @@ def _log_records_to(stream):
             handler.setStream(previous)
 
 
-def run_cli(tool: str, *args: str, cwd: str | os.PathLike | None = None) -> Result:
+def run_cli(
+    tool: str, *args: str, cwd: str | os.PathLike | None = None, capture_logs: bool = False
+) -> Result:
     """Runs ``facegan_tf.cli.<tool>`` with ``args`` in-process; returns its exit code and
-    captured output. ``cwd`` is entered for the run (relative defaults resolve there)."""
+    captured output. ``cwd`` is entered for the run (relative defaults resolve there);
+    ``capture_logs`` adds the log records (warnings) to the captured stderr."""
     _forget_tool_flags()
     flags.FLAGS.unparse_flags()
     module = importlib.import_module(CLI_PACKAGE + tool)
@@ -84,8 +87,8 @@ def run_cli(tool: str, *args: str, cwd: str | os.PathLike | None = None) -> Resu
         sys.argv = [f"tools/{tool}.py", *args]
         if cwd is not None:
             os.chdir(cwd)
-        with _log_records_to(err), contextlib.redirect_stdout(out), \
-                contextlib.redirect_stderr(err):
+        logs = _log_records_to(err) if capture_logs else contextlib.nullcontext()
+        with logs, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
                 module.run()
             except SystemExit as exit_:

@@ -42,11 +42,11 @@ def run_tool(tool: str, *args: str, cwd: str | None = None, timeout: int = 600):
 
 def run_tool_in_process(tool: str, *args: str, cwd: str | None = None, timeout: int = 600):
     """Runs ``facegan_tf.cli.<tool>``'s ``run()`` with ``args`` inside the test process (a
-    fresh flag parse, output captured; `tests.cli_runner.run_cli`). ``timeout`` is accepted
-    for the same call signature as `run_tool` and not enforced."""
+    fresh flag parse, output and log records captured; `tests.cli_runner.run_cli`).
+    ``timeout`` is accepted for the same call signature as `run_tool` and not enforced."""
     from tests.cli_runner import run_cli
 
-    return run_cli(tool, *args, cwd=cwd)
+    return run_cli(tool, *args, cwd=cwd, capture_logs=True)
 
 
 @pytest.fixture(scope="session")
