@@ -40,6 +40,22 @@ def run_tool(tool: str, *args: str, cwd: str | None = None, timeout: int = 600):
     )
 
 
+def run_tool_in_process(tool: str, *args: str, cwd: str | None = None, timeout: int = 600):
+    """Runs ``facegan_tf.cli.<tool>``'s ``run()`` with ``args`` inside the test process (a
+    fresh flag parse, output and log records captured; `tests.cli_runner.run_cli`).
+    ``timeout`` is accepted for the same call signature as `run_tool` and not enforced."""
+    from tests.cli_runner import run_cli
+
+    return run_cli(tool, *args, cwd=cwd, capture_logs=True)
+
+
 @pytest.fixture(scope="session")
 def tool():
+    """A tool run in-process (no interpreter or TensorFlow start-up per call)."""
+    return run_tool_in_process
+
+
+@pytest.fixture(scope="session")
+def subprocess_tool():
+    """A tool run as ``python tools/<tool>.py`` in a fresh interpreter."""
     return run_tool

@@ -32,6 +32,8 @@ import time
 import numpy as np
 import pytest
 
+from tests.cli_runner import run_cli
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOC_PATHS = [os.path.join(REPO_ROOT, "README.md")] + sorted(
     glob.glob(os.path.join(REPO_ROOT, "docs", "*.md"))
@@ -581,6 +583,18 @@ def _workspace(work: str) -> dict:
     )
 
 
+def _plain_invocation(command: str) -> list[str] | None:
+    """``[tool, *args]`` when ``command`` is a single ``python tools/<tool>.py`` call with no
+    shell syntax (pipes, redirections, variables, globs, several commands), else None."""
+    if re.search(r"[|&;<>$`*?(){}\[\]~]", command):
+        return None
+    words = shlex.split(command, comments=True)
+    if len(words) < 2 or words[0] != "python":
+        return None
+    script = re.fullmatch(r"(?:\./)?tools/(\w+)\.py", words[1])
+    return [script.group(1), *words[2:]] if script else None
+
+
 def run_marked(marker: str, work: str) -> dict:
     """Runs the commands of the ``marker`` blocks in order in ``work`` (tiny overrides
     appended); stops at the first failure. Returns ``{"work", "steps"}``."""
@@ -599,10 +613,16 @@ def run_marked(marker: str, work: str) -> dict:
                 continue
             command += " " + " ".join(TINY_OVERRIDES.get(invocation.tool, []))
         started = time.monotonic()
-        result = subprocess.run(
-            ["bash", "-e", "-o", "pipefail", "-c", command], cwd=work, env=env,
-            capture_output=True, text=True, timeout=600,
-        )
+        words = _plain_invocation(command)
+        if words is not None:
+            # One plain ``python tools/<tool>.py ...`` line: the tool's run() in-process, in
+            # ``work``, exactly as the script would call it (no interpreter start-up).
+            result = run_cli(words[0], *words[1:], cwd=work)
+        else:
+            result = subprocess.run(
+                ["bash", "-e", "-o", "pipefail", "-c", command], cwd=work, env=env,
+                capture_output=True, text=True, timeout=600,
+            )
         seconds = time.monotonic() - started
         print(f"[{seconds:5.1f} s] {command}")
         steps.append(

@@ -1,4 +1,5 @@
-"""The CycleGAN command-line tools, run as a user runs them (subprocesses)."""
+"""The CycleGAN command-line tools through their real ``run()`` entry points (in-process, a
+fresh flag parse per call, as `tests.cli_runner.run_cli` does)."""
 
 import html.parser
 import json

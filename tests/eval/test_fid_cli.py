@@ -1,26 +1,27 @@
-"""tools/compute_fid.py and tools/fetch_fid_weights.py end to end, in subprocesses."""
+"""tools/compute_fid.py and tools/fetch_fid_weights.py end to end (their ``run()``, in-process)."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from facegan_tf.eval import frechet, inception
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.cli_runner import run_cli
 
 
 def _run(tool, *args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    env.pop("FACEGAN_TRACEBACK", None)
-    return subprocess.run([sys.executable, os.path.join(ROOT, "tools", tool), *args],
-                          capture_output=True, text=True, env=env, check=False, timeout=300)
+    """``tools/<tool>`` with ``args`` through its real ``run()``, in-process (a fresh flag
+    parse; FACEGAN_TRACEBACK unset for the call)."""
+    saved = os.environ.pop("FACEGAN_TRACEBACK", None)
+    try:
+        return run_cli(tool.removesuffix(".py"), *args)
+    finally:
+        if saved is not None:
+            os.environ["FACEGAN_TRACEBACK"] = saved
 
 
 def _reference_fid(x, y):

@@ -74,5 +74,5 @@ def tiny_data(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def cli(tool):
-    """Runs ``python tools/<name>.py args...`` and returns the CompletedProcess."""
+    """Runs ``facegan_tf.cli.<name>``'s ``run()`` with ``args`` in-process (the `tool` fixture)."""
     return tool

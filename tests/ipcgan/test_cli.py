@@ -1,4 +1,4 @@
-"""Command-line tools end to end with tiny settings (subprocesses)."""
+"""Command-line tools end to end with tiny settings (their ``run()``, in-process)."""
 
 import json
 import os

@@ -197,7 +197,8 @@ def test_find_aged_faces_pairs_original_names(tmp_path):
         find_aged_faces(str(empty))
 
 
-def test_cli_end_to_end_with_pluggable_estimators(tmp_path, tool, monkeypatch):
+def test_cli_end_to_end_with_pluggable_estimators(tmp_path, subprocess_tool, monkeypatch):
+    tool = subprocess_tool  # the estimators are found on the child's PYTHONPATH
     results = tmp_path / "results"
     pixels = _write_results(results, ["a.png", "b.png"], [1, 3])
     (tmp_path / "plug").mkdir()
@@ -219,7 +220,8 @@ def test_cli_end_to_end_with_pluggable_estimators(tmp_path, tool, monkeypatch):
     assert report["inputs"]["count"] == 2 and report["unpaired_inputs"] == 0
 
 
-def test_cli_refuses_missing_extra_and_missing_folder(tmp_path, tool, monkeypatch):
+def test_cli_refuses_missing_extra_and_missing_folder(tmp_path, subprocess_tool, monkeypatch):
+    tool = subprocess_tool  # the blocking package is found on the child's PYTHONPATH
     results = tmp_path / "results"
     _write_results(results, ["a.png"], [2])
     blocker = tmp_path / "blocked" / "onnxruntime"

@@ -61,15 +61,19 @@ def checkpoint_value(path, prefix):
     return reader.get_tensor(keys[0])
 
 
-def test_non_finite_loss_exits_3_and_keeps_the_last_checkpoint(tool, run_flags, tmp_path):
+def test_non_finite_loss_exits_3_and_keeps_the_last_checkpoint(
+    tool, subprocess_tool, run_flags, tmp_path
+):
     first = tool("train_cyclegan", *run_flags, "--max_steps=1")
     assert first.returncode == 0, first.stderr[-2000:]
     before = folder_digest(tmp_path / "ckpt")
     assert "ckpt-1.index" in before
 
     # lr = 1e30: Adam's first update moves every weight by about 1e30, so the next losses
-    # overflow float32.
-    run = tool("train_cyclegan", *run_flags, "--continue_train", "--lr=1e30", "--max_steps=8")
+    # overflow float32. Run as ``python tools/...``: exit code 3 across a process boundary.
+    run = subprocess_tool(
+        "train_cyclegan", *run_flags, "--continue_train", "--lr=1e30", "--max_steps=8"
+    )
     assert run.returncode == 3, (run.stdout[-1000:], run.stderr[-2000:])
     assert "Traceback" not in run.stderr
     lines = run.stderr.strip().splitlines()
