@@ -193,7 +193,7 @@ def test_order_matters_more_than_the_tolerance(one_iteration):
     calls, moves D's averages by far more than the tolerance: the test can tell them apart."""
     run = one_iteration
     if not run["mirror"]:
-        pytest.skip("order of the original's six updates")
+        pytest.skip("not applicable: the six-update order needs mirror_d_statistics=True")
     sequence = run["d_moments"]["dis_bn0"]
     reordered = [sequence[2], sequence[0], sequence[1]] + sequence[3:]
     fewer = sequence[:3] + sequence[5:]
