@@ -122,7 +122,13 @@ def restore_models(path: str, **models) -> None:
         ValueError: a variable of a model is missing from the checkpoint or has another
             shape.
     """
-    checkpoint = tf.train.Checkpoint(**as_trackables(models))
+    restore_trackables(path, **as_trackables(models))
+
+
+def restore_trackables(path: str, **trackables) -> None:
+    """Restores only the given trackables (keyed as in the checkpoint) from a
+    `TrainingCheckpoint` file; errors as `restore_models`."""
+    checkpoint = tf.train.Checkpoint(**trackables)
     try:
         checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
     except (AssertionError, ValueError, IndexError, tf.errors.OpError) as error:

@@ -35,7 +35,12 @@ from facegan_tf.data.ipcgan_lists import condition_batch
 from facegan_tf.data.ipcgan_results import aged_name
 from facegan_tf.migrate.tf1 import STATE_FILE
 from facegan_tf.networks.ipcgan import MEAN_RGB, BatchNorm
-from facegan_tf.training.checkpointing import read_run_info, restore_models, trackable_variables
+from facegan_tf.training.checkpointing import (
+    read_run_info,
+    restore_models,
+    restore_trackables,
+    trackable_variables,
+)
 from facegan_tf.training.progress import ProgressBar
 from facegan_tf.training.samples import write_gallery
 
@@ -95,16 +100,9 @@ def restore_ipcgan_models(path: str, models: dict) -> None:
     if not lacks_debias_state(path):
         restore_models(path, **models)
         return
-    checkpoint = tf.train.Checkpoint(
-        **{name: without_debias_state(model) for name, model in models.items()}
+    restore_trackables(
+        path, **{name: without_debias_state(model) for name, model in models.items()}
     )
-    try:
-        checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
-    except (AssertionError, ValueError, IndexError, tf.errors.OpError) as error:
-        raise ValueError(
-            f"Checkpoint {path!r} does not fit the model (different widths, architecture or a "
-            f"damaged file): {str(error).splitlines()[0][:400]}"
-        ) from error
     continue_plain_averages(models)
 
 
